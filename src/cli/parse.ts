@@ -1,0 +1,281 @@
+/**
+ * The command line (yargs) and the environment -> Settings. Keeps rconfd's short flags and their meaning
+ * (-d -u -l -j -c -T -t -v -r -D) so that rconfd command lines keep working. Pure: no I/O besides reading `env`.
+ */
+import yargs from 'yargs';
+import { parseDuration, parseWait } from '../duration.js';
+import type { LogFormat, LogLevel } from '../log.js';
+import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
+
+export type CliResult =
+  | { readonly kind: 'run'; readonly settings: Settings }
+  /** --help or --version: print text on stdout, exit 0. */
+  | { readonly kind: 'print'; readonly text: string }
+  /** Bad usage: one line on stderr, exit 2. */
+  | { readonly kind: 'usage-error'; readonly message: string };
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL'] as const;
+
+const EPILOG = `Secret paths: vault:ROLE[,GET|POST|PUT|LIST][,key=value]*:PATH, env:str|js:NAME, file:str|js:PATH,
+exe:str|js[,static|dynamic]:/absolute/cmd args. Documentation: README.md.`;
+
+function builder(version: string) {
+  return yargs()
+    .scriptName('tconfd')
+    .usage(
+      '$0 [options] [-- command args...]\n\nRender Jsonnet templates with secrets from Vault, env, files and commands; keep them fresh; supervise the command that reads them.',
+    )
+    .parserConfiguration({ 'populate--': true, 'strip-aliased': true, 'boolean-negation': true })
+    .strict()
+    .version(version)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .options({
+      dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
+      jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
+      once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
+      check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with its size and a sha256 prefix', group: 'Templates:' },
+      daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
+
+      'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
+      'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
+      'vault-namespace': { type: 'string', requiresArg: true, describe: 'Vault Enterprise namespace [env VAULT_NAMESPACE]', group: 'Vault:' },
+      'vault-timeout': { type: 'string', requiresArg: true, describe: 'Timeout of each Vault request', default: '30s', group: 'Vault:' },
+      'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
+      'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
+      'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
+      auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'token if VAULT_TOKEN or --vault-token-file is set, else kubernetes', group: 'Vault auth:' },
+      'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
+      token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
+      'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
+      'approle-role-id-file': { type: 'string', requiresArg: true, describe: 'AppRole role_id file', group: 'Vault auth:' },
+      'approle-secret-id-file': { type: 'string', requiresArg: true, describe: 'AppRole secret_id file', group: 'Vault auth:' },
+      'vault-token-file': { type: 'string', requiresArg: true, describe: 'Vault token file for --auth token (else VAULT_TOKEN)', group: 'Vault auth:' },
+
+      'static-refresh': { type: 'string', requiresArg: true, describe: 'Read secrets without a lease (KV, transit...) again this often', default: '5m', group: 'Leases:' },
+      'revoke-on-exit': { type: 'boolean', describe: 'Revoke the leases and tokens this process created when it exits (--no-revoke-on-exit keeps them)', default: true, group: 'Leases:' },
+      'revoke-grace': { type: 'string', requiresArg: true, describe: 'How long a replaced lease lives on after the new one was rendered', default: '30s', group: 'Leases:' },
+
+      'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
+      'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
+      'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
+      'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
+      'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
+      wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
+      splay: { type: 'string', requiresArg: true, describe: 'Random extra delay before a reload or restart (fleets)', default: '0s', group: 'Supervisor:' },
+      restart: { type: 'string', requiresArg: true, choices: ['never', 'on-failure', 'always'], describe: 'Restart the command when it exits on its own', default: 'never', group: 'Supervisor:' },
+      'max-restarts': { type: 'number', requiresArg: true, describe: 'Give up after this many restarts within --restart-window', default: 5, group: 'Supervisor:' },
+      'restart-window': { type: 'string', requiresArg: true, describe: 'Window for --max-restarts', default: '5m', group: 'Supervisor:' },
+      'env-keep': { type: 'string', requiresArg: true, array: true, describe: 'Pass this Vault credential variable to the command anyway (repeatable)', group: 'Supervisor:' },
+      'health-listen': { type: 'string', requiresArg: true, describe: 'Serve /healthz, /readyz and /metrics on HOST:PORT', group: 'Supervisor:' },
+
+      verbose: { alias: 'v', type: 'boolean', describe: 'Verbose mode (--log-level debug)', group: 'Logging:' },
+      'log-level': { type: 'string', requiresArg: true, choices: LOG_LEVELS as string[], describe: 'Log level [env TCONFD_LOG_LEVEL]', defaultDescription: 'info', group: 'Logging:' },
+      'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
+    })
+    .example('$0 -d examples/quickstart/tconfd.d --once', 'render every template once and exit')
+    .example('$0 -d /etc/tconfd --check', 'show what would be written (sizes and hashes, never content)')
+    .example('$0 -d /etc/tconfd -u https://vault:8200 -- myapp --flag', 'render, start myapp, keep secrets fresh, reload myapp on change')
+    .example('$0 -T CI_JOB_JWT -l auth/jwt/login --once', 'GitLab CI: log in with the job JWT, render, exit')
+    .example('$0 -D -r 3', 's6 service: daemon mode with readiness on fd 3')
+    .epilog(EPILOG);
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function parseCli(args: readonly string[], env: Env, version: string, isTTY = false): CliResult {
+  let failure: string | undefined;
+  let output = '';
+  let argv: Record<string, unknown> | undefined;
+  const y = builder(version)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      failure = msg ?? err?.message ?? 'invalid arguments';
+    });
+  try {
+    argv = y.parseSync([...args], {}, (_err: unknown, _argv: unknown, out: string) => {
+      output = out;
+    }) as Record<string, unknown>;
+  } catch (err) {
+    failure ??= (err as Error).message;
+  }
+  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args) };
+  if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
+  if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
+  try {
+    return { kind: 'run', settings: toSettings(argv, env, isTTY) };
+  } catch (err) {
+    if (err instanceof UsageError) return { kind: 'usage-error', message: err.message };
+    throw err;
+  }
+}
+
+function oneLine(text: string): string {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('; ');
+}
+
+/** yargs' messages, reworded as one line naming the option. */
+function usageMessage(text: string, args: readonly string[]): string {
+  const line = oneLine(text);
+  const choice = /Invalid values:;? Argument: ([\w-]+), Given: (.*), Choices: (.*)$/.exec(line);
+  if (choice) return `--${choice[1]}: ${choice[2]} is not one of ${choice[3]}`;
+  const unknown = /^Unknown arguments?: (.*)$/.exec(line);
+  if (unknown) {
+    const names = unknown[1]!.split(', ');
+    const positional = names.find((u) => args.includes(u));
+    if (positional !== undefined) return `unexpected argument "${positional}" (put the command to run after --)`;
+    return `unknown option${names.length > 1 ? 's' : ''}: ${names.map((u) => (u.length === 1 ? `-${u}` : `--${u}`)).join(', ')} (see --help)`;
+  }
+  const missing = /^Not enough arguments following: ([\w-]+)$/.exec(line);
+  if (missing) return `--${missing[1]} needs a value`;
+  return line;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function duration(flag: string, v: unknown): number {
+  try {
+    return parseDuration(String(v));
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
+function signal(flag: string, v: unknown): NodeJS.Signals {
+  const s = String(v).toUpperCase();
+  const name = s.startsWith('SIG') ? s : `SIG${s}`;
+  if (!(SIGNALS as readonly string[]).includes(name)) {
+    throw new UsageError(`--${flag}: "${String(v)}" is not a supported signal (${SIGNALS.join(', ')})`);
+  }
+  return name as NodeJS.Signals;
+}
+
+function positiveInt(flag: string, v: unknown, min = 0): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new UsageError(`--${flag}: "${String(v)}" is not a whole number${min > 0 ? ` >= ${min}` : ''}`);
+  }
+  return v;
+}
+
+function commaList(v: unknown): string[] {
+  const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  return items.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** rconfd's VAULT_URL ends in /v1; VAULT_ADDR does not. */
+export function normaliseVaultAddr(addr: string): string {
+  let a = addr.trim().replace(/\/+$/, '');
+  if (a.endsWith('/v1')) a = a.slice(0, -3);
+  if (!/^https?:\/\/[^/]+/.test(a)) throw new UsageError(`--vault-addr: "${addr}" is not an http:// or https:// address`);
+  return a;
+}
+
+const ARRAY_OPTIONS = new Set(['jpath', 'env-keep', '_', '--']);
+
+function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Settings {
+  // An option given twice: the last one wins, as with most command-line tools.
+  const a: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) a[k] = Array.isArray(v) && !ARRAY_OPTIONS.has(k) ? v[v.length - 1] : v;
+  const command = (a['--'] as string[] | undefined) ?? [];
+  const positional = (a._ as unknown[] | undefined) ?? [];
+  if (positional.length > 0) {
+    throw new UsageError(`unexpected argument "${String(positional[0])}" (put the command to run after --)`);
+  }
+  const once = a.once === true;
+  const check = a.check === true;
+  if ((once || check) && command.length > 0) {
+    throw new UsageError(`--${check ? 'check' : 'once'} renders and exits: it takes no command after --`);
+  }
+
+  const dir = str(a.dir) ?? str(env.TCONFD_DIR) ?? '/etc/tconfd';
+  const jpaths = [...commaList(env.TCONFD_JPATH), ...commaList(a.jpath)];
+
+  const logLevel = (str(a['log-level']) ?? (a.verbose === true ? 'debug' : undefined) ?? str(env.TCONFD_LOG_LEVEL) ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`TCONFD_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = (str(a['log-format']) ?? str(env.TCONFD_LOG_FORMAT) ?? (isTTY ? 'pretty' : 'json')) as LogFormat;
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new UsageError(`TCONFD_LOG_FORMAT: "${logFormat}" is not json or pretty`);
+
+  const rawAddr = str(a['vault-addr']) ?? str(env.VAULT_ADDR) ?? str(env.VAULT_URL);
+  const addr = rawAddr === undefined ? undefined : normaliseVaultAddr(rawAddr);
+  const tokenFile = str(a['vault-token-file']);
+  const method = (str(a.auth) ?? (tokenFile !== undefined || str(env.VAULT_TOKEN) !== undefined ? 'token' : 'kubernetes')) as AuthKind;
+  const defaultLogin = method === 'jwt' ? 'auth/jwt/login' : method === 'approle' ? 'auth/approle/login' : 'auth/kubernetes/login';
+  const loginPath = (str(a['login-path']) ?? defaultLogin).replace(/^\/+/, '').replace(/^v1\//, '');
+  if (method === 'approle' && (str(a['approle-role-id-file']) === undefined || str(a['approle-secret-id-file']) === undefined)) {
+    throw new UsageError('--auth approle needs --approle-role-id-file and --approle-secret-id-file');
+  }
+
+  const readyFd = a['ready-fd'] === undefined ? undefined : positiveInt('ready-fd', a['ready-fd'], 3);
+  const health = str(a['health-listen']);
+  if (health !== undefined && !/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(health)) {
+    throw new UsageError(`--health-listen: "${health}" is not HOST:PORT`);
+  }
+  let wait: { minMs: number; maxMs: number };
+  try {
+    wait = parseWait(String(a.wait));
+  } catch (err) {
+    throw new UsageError(`--wait: ${(err as Error).message}`);
+  }
+  const attempts = positiveInt('vault-retry-attempts', a['vault-retry-attempts'], 1);
+
+  return {
+    dir,
+    jpaths,
+    once,
+    check,
+    daemon: a.daemon === true,
+    command,
+    logLevel,
+    logFormat,
+    vault: {
+      addr,
+      caCert: str(a['vault-cacert']) ?? str(env.VAULT_CACERT),
+      clientCert: str(env.VAULT_CLIENT_CERT),
+      clientKey: str(env.VAULT_CLIENT_KEY),
+      namespace: str(a['vault-namespace']) ?? str(env.VAULT_NAMESPACE),
+      skipVerify: ['1', 'true', 't', 'yes'].includes((env.VAULT_SKIP_VERIFY ?? '').toLowerCase()),
+      timeoutMs: duration('vault-timeout', a['vault-timeout']),
+      retry: {
+        initialMs: duration('vault-retry-min', a['vault-retry-min']),
+        maxMs: duration('vault-retry-max', a['vault-retry-max']),
+        maxAttempts: attempts,
+      },
+    },
+    auth: {
+      method,
+      loginPath,
+      jwtPath: String(a['token-path']),
+      jwtEnv: str(a.token),
+      approleRoleIdFile: str(a['approle-role-id-file']),
+      approleSecretIdFile: str(a['approle-secret-id-file']),
+      tokenFile,
+    },
+    leases: {
+      staticRefreshMs: duration('static-refresh', a['static-refresh']),
+      revokeOnExit: a['revoke-on-exit'] !== false,
+      revokeGraceMs: duration('revoke-grace', a['revoke-grace']),
+    },
+    supervisor: {
+      onChange: String(a['on-change']) as OnChangeAction,
+      reloadSignal: signal('reload-signal', a['reload-signal']),
+      killSignal: signal('kill-signal', a['kill-signal']),
+      killTimeoutMs: duration('kill-timeout', a['kill-timeout']),
+      wait,
+      splayMs: duration('splay', a.splay),
+      restart: String(a.restart) as RestartPolicy,
+      maxRestarts: positiveInt('max-restarts', a['max-restarts']),
+      restartWindowMs: duration('restart-window', a['restart-window']),
+      envKeep: commaList(a['env-keep']),
+      readyFd,
+      healthListen: health,
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Logging: pino, one JSON line per event, or pino-pretty for people. Fields name the config file, template, output
+ * path and secret path; never a secret value, a file's content or a token.
+ */
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+export type LogFormat = 'json' | 'pretty';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface LogOptions {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+  /** Where log lines go (default: stderr, so that stdout stays free for --check and the child). */
+  readonly destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const base = { level: opts.level, base: { name: 'tconfd' } as Record<string, unknown> };
+  if (opts.format === 'pretty') {
+    // pino-pretty as a synchronous stream (no worker thread): logs are few, and startup stays fast.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return pino(
+      base,
+      prettyStream(opts.destination ?? process.stderr),
+    );
+  }
+  return pino(base, opts.destination ?? pino.destination({ fd: 2, sync: true }));
+}
+
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+
+function prettyStream(dest: NodeJS.WritableStream): NodeJS.WritableStream {
+  const pretty = require('pino-pretty') as (o: Record<string, unknown>) => NodeJS.WritableStream;
+  return pretty({
+    destination: dest,
+    sync: true,
+    colorize: (dest as { isTTY?: boolean }).isTTY === true,
+    ignore: 'pid,hostname,name',
+    translateTime: 'HH:MM:ss.l',
+  });
+}
