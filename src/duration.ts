@@ -1,32 +1,64 @@
 /**
- * Durations as Go and Vault write them: "500ms", "30s", "5m", "1h30m", "2h45m10s"; a bare number is seconds. Pure.
+ * Durations as Go and Vault write them. Pure.
  */
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
 
+/**
+ * Parse a Go-style duration into milliseconds: `500ms`, `2s`, `1m30s`, `1.5h`; a bare number is seconds (`30`). Units:
+ * ns, us, ms, s, m, h, d. Negative durations are refused. Throws an Error naming the bad value.
+ */
 export function parseDuration(text: string): number {
-  const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  const s = text.trim();
+  const bad = (why: string): Error =>
+    new Error(`invalid duration "${text}": ${why} (examples: "500ms", "2s", "1m30s", or a number of seconds)`);
+  if (s === '') throw bad('empty');
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1_000);
+  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/gy;
   let total = 0;
-  let matched = 0;
+  let pos = 0;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(t)) !== null) {
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    matched = re.lastIndex;
+  while ((m = re.exec(s)) !== null) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    pos = re.lastIndex;
   }
-  if (t === '' || matched !== t.length) {
-    throw new Error(`"${text}" is not a duration (expected e.g. 500ms, 30s, 5m, 1h30m)`);
+  if (pos !== s.length || pos === 0) {
+    if (s.startsWith('-')) throw bad('must not be negative');
+    throw bad('expected numbers with units ns, us, ms, s, m, h or d');
   }
   return Math.round(total);
 }
 
-/** "MIN[:MAX]" as consul-template's wait; MAX defaults to 4 x MIN like consul-template. */
-export function parseWait(text: string): { minMs: number; maxMs: number } {
-  const [a, b, extra] = text.split(':');
-  if (extra !== undefined || a === undefined) throw new Error(`"${text}" is not a wait (expected MIN[:MAX], e.g. 2s:10s)`);
-  const minMs = parseDuration(a);
-  const maxMs = b === undefined ? minMs * 4 : parseDuration(b);
-  if (maxMs < minMs) throw new Error(`"${text}": the maximum wait is shorter than the minimum`);
+export interface WaitSpec {
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Parse consul-template's wait: `MIN` or `MIN:MAX` (`"2s:10s"`, `"500ms"`). Without MAX, MAX is 4 × MIN as in
+ * consul-template. MAX must not be below MIN. Throws an Error naming the bad value.
+ */
+export function parseWait(text: string): WaitSpec {
+  const parts = text.split(':');
+  if (parts.length > 2) throw new Error(`invalid wait "${text}": expected MIN or MIN:MAX, such as "2s:10s"`);
+  let minMs: number;
+  let maxMs: number;
+  try {
+    minMs = parseDuration(parts[0]!);
+    maxMs = parts.length === 2 ? parseDuration(parts[1]!) : minMs * 4;
+  } catch (err) {
+    throw new Error(`invalid wait "${text}": ${(err as Error).message}`, { cause: err });
+  }
+  if (maxMs < minMs) throw new Error(`invalid wait "${text}": max (${parts[1]}) is shorter than min (${parts[0]})`);
   return { minMs, maxMs };
 }
 

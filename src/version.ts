@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
+import pkg from '../package.json' with { type: 'json' };
 
-const require = createRequire(import.meta.url);
-/** The package version (package.json is one level above both src/ and dist/). */
-export const VERSION: string = (require('../package.json') as { version: string }).version;
+/** The package version (bundled into dist/cli.js at build time). */
+export const VERSION: string = pkg.version;

@@ -57,7 +57,6 @@ export function configJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(ConfigFileSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
   return {
     $schema: schema.$schema,
-    $id: 'https://github.com/tconfd/tconfd/schema/tconfd.schema.json',
     title: 'tconfd config file',
     ...schema,
   };

@@ -1,0 +1,165 @@
+/**
+ * The vault backend: `vault:ROLE[,METHOD][,k=v]*:PATH`.
+ *
+ * Request: METHOD PATH with the role's token. key=value args go in a JSON body for POST and PUT; for GET and LIST they
+ * are sent as query parameters (Vault ignores GET bodies, but reads GET query parameters, e.g.
+ * `vault:app,version=1:secret/data/foo` reads version 1).
+ *
+ * Value: the response's `data`, exactly as rconfd gives it (for KV v2 that is `{data, metadata}`).
+ *
+ * Lifetime: a `lease` when lease_id is set; a `certificate` when data.certificate is a PEM certificate and there is
+ * no lease (validity read from the certificate itself); otherwise `unleased`.
+ *
+ * A 403 makes the source drop the role's token, log in again and retry once; a second 403 is an error naming the
+ * path and the role. Every error is a SecretFetchError naming the secret path, with the Vault error as cause; none
+ * carries response data.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { VaultSecretSpec } from '../config/secret-path.js';
+import type { Logger } from '../log.js';
+import type { VaultClient, VaultExchange, VaultRequest, VaultResponse } from '../vault/client.js';
+import { detectKv2Deleted } from '../vault/client.js';
+import { isPermissionDenied, VaultError } from '../vault/errors.js';
+import type { TokenSource } from '../vault/token-provider.js';
+import { SecretFetchError, type Fetched, type Lifetime, type SecretSource } from './types.js';
+
+export interface VaultSourceOptions {
+  readonly client: Pick<VaultClient, 'exchange'>;
+  readonly tokens: TokenSource;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+}
+
+export class VaultSource implements SecretSource<VaultSecretSpec> {
+  private readonly client: Pick<VaultClient, 'exchange'>;
+  private readonly tokens: TokenSource;
+  private readonly logger: Logger | undefined;
+  /** fetchedAt is the client's clock-stamped send time (VaultExchange.sentAt), read from this same clock. */
+  readonly clock: Clock;
+
+  constructor(opts: VaultSourceOptions) {
+    this.client = opts.client;
+    this.tokens = opts.tokens;
+    this.logger = opts.logger;
+    this.clock = opts.clock;
+  }
+
+  async fetch(spec: VaultSecretSpec, signal?: AbortSignal): Promise<Fetched> {
+    const res = await this.fetchWithRelogin(spec, signal);
+    const envelope = res.body;
+    const data = envelope?.data ?? null;
+    const deleted = detectKv2Deleted(data);
+    if (deleted !== undefined && isDeletedMetadata(data)) {
+      throw new SecretFetchError(spec.raw, deletedMessage(spec.path, deleted.version, deleted.destroyed));
+    }
+    return { value: data, lifetime: lifetimeOf(envelope), fetchedAt: res.sentAt };
+  }
+
+  private async fetchWithRelogin(spec: VaultSecretSpec, signal?: AbortSignal): Promise<VaultExchange<VaultResponse>> {
+    const token = await this.token(spec, signal);
+    try {
+      return await this.client.exchange<VaultResponse>(this.request(spec, token, signal));
+    } catch (err) {
+      if (!isPermissionDenied(err)) throw this.wrap(spec, err, signal);
+      this.logger?.warn(
+        { secret: spec.raw, role: spec.role, path: spec.path },
+        'Vault answered 403; logging in again and retrying once',
+      );
+      this.tokens.invalidate(spec.role, token);
+    }
+    const fresh = await this.token(spec, signal);
+    try {
+      return await this.client.exchange<VaultResponse>(this.request(spec, fresh, signal));
+    } catch (err) {
+      if (isPermissionDenied(err)) {
+        throw new SecretFetchError(
+          spec.raw,
+          `permission denied reading ${spec.path} as role "${spec.role}" (${(err as Error).message})`,
+          { cause: err },
+        );
+      }
+      throw this.wrap(spec, err, signal);
+    }
+  }
+
+  private async token(spec: VaultSecretSpec, signal?: AbortSignal): Promise<string> {
+    try {
+      return await this.tokens.get(spec.role, signal);
+    } catch (err) {
+      if (signal?.aborted) throw this.wrap(spec, err, signal);
+      throw new SecretFetchError(spec.raw, `cannot log in to Vault as role "${spec.role}": ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private request(spec: VaultSecretSpec, token: string, signal?: AbortSignal): VaultRequest {
+    const withBody = spec.method === 'POST' || spec.method === 'PUT';
+    return {
+      method: spec.method,
+      path: spec.path,
+      token,
+      ...(spec.body !== undefined ? (withBody ? { body: spec.body } : { query: spec.body }) : {}),
+      ...(signal ? { signal } : {}),
+    };
+  }
+
+  private wrap(spec: VaultSecretSpec, err: unknown, signal?: AbortSignal): SecretFetchError {
+    if (err instanceof SecretFetchError) return err;
+    if (signal?.aborted) return new SecretFetchError(spec.raw, 'fetch aborted', { cause: err });
+    if (err instanceof VaultError && err.kv2Deleted !== undefined) {
+      return new SecretFetchError(
+        spec.raw,
+        deletedMessage(spec.path, err.kv2Deleted.version, err.kv2Deleted.destroyed),
+        { cause: err },
+      );
+    }
+    return new SecretFetchError(spec.raw, messageOf(err), { cause: err });
+  }
+}
+
+/** How long a Vault answer lives. */
+export function lifetimeOf(envelope: VaultResponse | undefined): Lifetime {
+  const leaseId = envelope?.lease_id;
+  if (typeof leaseId === 'string' && leaseId !== '') {
+    return {
+      kind: 'lease',
+      leaseId,
+      renewable: envelope?.renewable === true,
+      durationSec: typeof envelope?.lease_duration === 'number' ? envelope.lease_duration : 0,
+    };
+  }
+  const data = envelope?.data;
+  if (data !== null && typeof data === 'object') {
+    const pem = (data as Record<string, unknown>)['certificate'];
+    if (typeof pem === 'string' && pem.includes('-----BEGIN CERTIFICATE-----')) {
+      try {
+        const cert = new X509Certificate(pem);
+        const notBefore = Date.parse(cert.validFrom);
+        const notAfter = Date.parse(cert.validTo);
+        if (Number.isFinite(notBefore) && Number.isFinite(notAfter)) return { kind: 'certificate', notBefore, notAfter };
+      } catch {
+        // Not a certificate after all: an unleased value.
+      }
+    }
+  }
+  return { kind: 'unleased' };
+}
+
+/** A 200 KV v2 answer can also carry a deleted version (data null, deletion_time set). */
+function isDeletedMetadata(data: unknown): boolean {
+  const meta = (data as { metadata?: { deletion_time?: unknown; destroyed?: unknown } }).metadata;
+  return (typeof meta?.deletion_time === 'string' && meta.deletion_time !== '') || meta?.destroyed === true;
+}
+
+function deletedMessage(path: string, version: number | undefined, destroyed: boolean): string {
+  const v = version !== undefined ? `version ${version}` : 'the requested version';
+  return destroyed
+    ? `${path} is destroyed in Vault (KV v2 ${v}); write a new version`
+    : `${path} is deleted in Vault (KV v2 ${v}); undelete it or write a new version`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,137 @@
+/**
+ * Vault authentication: one token per Vault role. An AuthMethod logs in and answers an AuthGrant; the TokenProvider
+ * (token-provider.ts) keeps one grant per role in memory. The methods live in auth-jwt.ts (kubernetes, jwt),
+ * auth-approle.ts and auth-token.ts; createAuthMethod() builds one from configuration.
+ */
+import { readFile } from 'node:fs/promises';
+import type { VaultAuthBlock, VaultClient, VaultResponse } from './client.js';
+import { VaultError } from './errors.js';
+
+export type AuthKind = 'kubernetes' | 'jwt' | 'approle' | 'token';
+
+export interface AuthGrant {
+  /** The Vault token. Kept in memory only; never logged. */
+  readonly token: string;
+  readonly accessor?: string;
+  readonly renewable: boolean;
+  /** TTL in seconds from obtainedAt; 0 when the token never expires (root token). */
+  readonly durationSec: number;
+  /** Clock time (ms) just before the login request was sent: the TTL started no earlier. */
+  readonly obtainedAt: number;
+  /** true when tconfd created the token by logging in (so it should revoke it on exit); false for a given token. */
+  readonly byLogin: boolean;
+}
+
+export interface AuthMethod {
+  readonly kind: AuthKind;
+  /** Log in as role (ignored by token auth). Throws VaultLoginError. */
+  login(role: string, signal?: AbortSignal): Promise<AuthGrant>;
+}
+
+/** A login failed: the message names the method, the role and the login path, and carries Vault's reason. */
+export class VaultLoginError extends Error {
+  override readonly name = 'VaultLoginError';
+  constructor(
+    readonly kind: AuthKind,
+    readonly role: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `/auth/kubernetes/login` (rconfd's -l), `v1/auth/...` and `auth/...` all become `auth/...`. */
+export function normalizeApiPath(path: string): string {
+  return path.trim().replace(/^\/+/, '').replace(/^v1\//, '').replace(/\/+$/, '');
+}
+
+/**
+ * Read a credential from a file, trimmed. Missing, unreadable or empty files give a VaultLoginError naming the file
+ * (never its content).
+ */
+export async function readCredentialFile(
+  kind: AuthKind,
+  role: string | undefined,
+  path: string,
+  what: string,
+): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
+    throw new VaultLoginError(kind, role, `cannot read the ${what} file ${path}: ${why}`, { cause: err });
+  }
+  const value = text.trim();
+  if (value === '') throw new VaultLoginError(kind, role, `the ${what} file ${path} is empty`);
+  return value;
+}
+
+/** Turn the `auth` block of a login answer into a grant. */
+export function grantFromLogin(
+  kind: AuthKind,
+  role: string,
+  loginPath: string,
+  body: VaultResponse | undefined,
+  sentAt: number,
+): AuthGrant {
+  const auth: VaultAuthBlock | null | undefined = body?.auth;
+  if (auth === null || auth === undefined || typeof auth.client_token !== 'string' || auth.client_token === '') {
+    throw new VaultLoginError(
+      kind,
+      role,
+      `${kind} login as role "${role}" at ${loginPath}: Vault's answer has no auth.client_token`,
+    );
+  }
+  return {
+    token: auth.client_token,
+    ...(typeof auth.accessor === 'string' && auth.accessor !== '' ? { accessor: auth.accessor } : {}),
+    renewable: auth.renewable === true,
+    durationSec: typeof auth.lease_duration === 'number' ? auth.lease_duration : 0,
+    obtainedAt: sentAt,
+    byLogin: true,
+  };
+}
+
+/** Wrap a failed login request into a VaultLoginError naming the role and the login path. */
+export function loginFailure(kind: AuthKind, role: string, loginPath: string, err: unknown): VaultLoginError {
+  if (err instanceof VaultLoginError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  if (err instanceof VaultError && err.status === 403) {
+    return new VaultLoginError(
+      kind,
+      role,
+      `Vault refused the ${kind} login as role "${role}" at ${loginPath} (${reason})`,
+      { cause: err },
+    );
+  }
+  return new VaultLoginError(kind, role, `${kind} login as role "${role}" at ${loginPath} failed: ${reason}`, {
+    cause: err,
+  });
+}
+
+/** Shared by the login methods that POST to a login path and answer in `auth`. */
+export async function postLogin(
+  client: VaultClient,
+  kind: AuthKind,
+  role: string,
+  loginPath: string,
+  body: Record<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<AuthGrant> {
+  let res;
+  try {
+    res = await client.exchange<VaultResponse>({
+      method: 'POST',
+      path: loginPath,
+      body,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw loginFailure(kind, role, loginPath, err);
+  }
+  return grantFromLogin(kind, role, loginPath, res.body, res.sentAt);
+}
