@@ -4,6 +4,7 @@
  * supervised command, the command's own status (128+N when it died of signal N).
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
@@ -11,9 +12,14 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { Renderer } from './render/index.js';
+import { runDaemon, type VaultWiring } from './daemon.js';
 import { EnvSource, ExeSource, FileSource, type SourceRegistry } from './sources/index.js';
-import { runHook } from './supervisor/hooks.js';
+import { VaultSource } from './sources/vault.js';
+import { childEnv, Metrics, ReadinessNotifier, runHook } from './supervisor/index.js';
+import { createAuthMethod, TokenProvider, VaultClient, type AuthConfig } from './vault/index.js';
 import { VERSION } from './version.js';
+
+const SERVICE_ACCOUNT_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
 export interface MainIO {
   readonly stdout: NodeJS.WritableStream;
@@ -66,16 +72,29 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   logger.debug({ dir: settings.dir, files: config.files, templates: config.templates.length, secrets: config.secrets.size }, 'config loaded');
 
-  const vaultSecret = [...config.secrets.values()].find((s) => s.backend === 'vault');
-  if (vaultSecret !== undefined) {
-    throw new Exit(2, `secret "${vaultSecret.raw}": the vault backend is not supported yet`);
+  // Readiness fd: checked before anything is fetched, so that a wrong fd fails fast.
+  let readiness: ReadinessNotifier | undefined;
+  if (settings.supervisor.readyFd !== undefined) {
+    try {
+      readiness = new ReadinessNotifier(settings.supervisor.readyFd);
+    } catch (err) {
+      throw new Exit(2, `--ready-fd: ${(err as Error).message}`);
+    }
   }
 
-  const sources: SourceRegistry = {
+  const sources: SourceRegistry & { vault?: VaultSource } = {
     env: new EnvSource(io.env, clock),
     file: new FileSource(clock),
     exe: new ExeSource({ clock, env: io.env }),
   };
+  const vault = setUpVault(settings, config, logger, clock, io.env);
+  if (vault !== undefined) sources.vault = vault.source as VaultSource;
+
+  // The command and the hooks get tconfd's environment minus Vault credentials (seed 003: no secrets in env vars).
+  const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
+  const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
+  if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
+
   const renderer = new Renderer({ jpaths: settings.jpaths, logger });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
@@ -83,6 +102,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   try {
     await pipeline.fetchAll();
   } catch (err) {
+    await vault?.client.close();
     throw new Exit(1, (err as Error).message);
   }
   let plans;
@@ -115,18 +135,77 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
       'template rendered',
     );
   }
-  await runReadyHooks(pipeline, logger, io.env);
+  const metrics = new Metrics({
+    templates: pipeline.templates.map((t) => t.template),
+    secrets: [...config.secrets.keys()].map((raw) => pipeline.nameOf(raw)),
+  });
+  for (const o of outcomes) metrics.incRenders(o.template.template);
 
-  if (settings.once || (settings.command.length === 0 && !settings.daemon)) return 0;
-  if (settings.command.length === 0) {
-    logger.info('exiting daemon mode: no leased secret or token to keep fresh');
+  // First complete rendering: readiness (s6 notification-fd), then hooks.ready.
+  readiness?.notify();
+  await runReadyHooks(pipeline, logger, cmdEnv);
+
+  if (settings.once || (settings.command.length === 0 && !settings.daemon)) {
+    // --once and rconfd's non-daemon mode: the files must stay usable after exit, so nothing is revoked.
+    await vault?.client.close();
     return 0;
   }
-  throw new Exit(2, 'running a command after -- is not supported yet');
+  return runDaemon({ settings, logger, clock, pipeline, vault, childEnv: cmdEnv, metrics });
 }
 
-async function runReadyHooks(pipeline: Pipeline, logger: Logger, env: MainIO['env']): Promise<void> {
-  const hookEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+function setUpVault(
+  settings: Settings,
+  config: LoadedConfig,
+  logger: Logger,
+  clock: Clock,
+  env: MainIO['env'],
+): VaultWiring | undefined {
+  const first = [...config.secrets.values()].find((s) => s.backend === 'vault');
+  if (first === undefined) return undefined;
+  const v = settings.vault;
+  if (v.addr === undefined) {
+    throw new Exit(2, `secret "${first.raw}" needs a Vault address: --vault-addr (-u) or VAULT_ADDR`);
+  }
+  if (v.skipVerify) logger.warn('VAULT_SKIP_VERIFY is set: Vault\'s TLS certificate is NOT verified');
+  const caCert = v.caCert ?? (v.addr.startsWith('https:') && existsSync(SERVICE_ACCOUNT_CA) ? SERVICE_ACCOUNT_CA : undefined);
+  const client = new VaultClient({
+    addr: v.addr,
+    ...(caCert !== undefined ? { caCert } : {}),
+    ...(v.clientCert !== undefined ? { clientCert: v.clientCert } : {}),
+    ...(v.clientKey !== undefined ? { clientKey: v.clientKey } : {}),
+    ...(v.namespace !== undefined ? { namespace: v.namespace } : {}),
+    skipVerify: v.skipVerify,
+    timeoutMs: v.timeoutMs,
+    retry: v.retry,
+    clock,
+    logger,
+  });
+  const a = settings.auth;
+  let auth: AuthConfig;
+  switch (a.method) {
+    case 'kubernetes':
+    case 'jwt':
+      auth = { kind: a.method, loginPath: a.loginPath, tokenFile: a.jwtPath, ...(a.jwtEnv !== undefined ? { token: a.jwtEnv } : {}), env };
+      break;
+    case 'approle':
+      auth = { kind: 'approle', mount: a.loginPath.replace(/\/login$/, ''), roleIdFile: a.approleRoleIdFile!, secretIdFile: a.approleSecretIdFile! };
+      break;
+    case 'token': {
+      const token = env.VAULT_TOKEN;
+      if (a.tokenFile === undefined && (token === undefined || token === '')) {
+        throw new Exit(2, '--auth token needs VAULT_TOKEN or --vault-token-file');
+      }
+      auth = { kind: 'token', ...(a.tokenFile !== undefined ? { tokenFile: a.tokenFile } : { token: token! }) };
+      break;
+    }
+  }
+  const tokens = new TokenProvider(createAuthMethod(client, auth), { clock, logger });
+  const source = new VaultSource({ client, tokens, clock, logger });
+  logger.debug({ vault: client.addr, auth: a.method }, 'Vault configured');
+  return { client, tokens, source };
+}
+
+async function runReadyHooks(pipeline: Pipeline, logger: Logger, hookEnv: Readonly<Record<string, string>>): Promise<void> {
   await Promise.all(
     pipeline.templates
       .filter((t) => t.hooks.ready !== undefined)

@@ -4,7 +4,7 @@
  * It talks to sources only through the registry and to files only through the render stage.
  */
 import type { LoadedConfig, TemplateConfig } from './config/load.js';
-import type { SecretSpec } from './config/secret-path.js';
+import type { SecretSpec, VaultSecretSpec } from './config/secret-path.js';
 import type { Logger } from './log.js';
 import { Renderer, TemplateError, type FileResult, type PlannedFile } from './render/index.js';
 import { fetchSecret, type Fetched, type LeaseFacts, type SourceRegistry } from './sources/index.js';
@@ -58,6 +58,17 @@ export class Pipeline {
     const previous = this.values.get(raw);
     this.values.set(raw, fetched);
     return previous === undefined || JSON.stringify(previous.value) !== JSON.stringify(fetched.value);
+  }
+
+  /** The distinct Vault secrets of the config. */
+  vaultSecrets(): VaultSecretSpec[] {
+    return [...this.opts.config.secrets.values()].filter((s): s is VaultSecretSpec => s.backend === 'vault');
+  }
+
+  /** The name a secret has in templates (the first one, if templates name it differently): for metrics and health. */
+  nameOf(raw: string): string {
+    for (const t of this.templates) for (const s of t.secrets) if (s.spec.raw === raw) return s.name;
+    return raw;
   }
 
   current(raw: string): Fetched | undefined {

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_TIMING,
+  backoffDelayMs,
+  cannotRenew,
+  errorStatus,
+  expiresAtOf,
+  graceReleaseAt,
+  initialRenewState,
+  jitter,
+  nextPlan,
+  renewDelayMs,
+  renewalOutcome,
+  replaceDelayMs,
+  resolveTiming,
+  shouldFallBackToAcquire,
+  type HeldLifetime,
+  type PlanInput,
+} from '../../src/leases/policy.js';
+import { HOUR, MIN, SEC, VaultError, seededRng } from './helpers.js';
+
+const T0 = Date.UTC(2025, 0, 1);
+const t = DEFAULT_TIMING;
+const fixed = (x: number) => () => x;
+const lease = (durationSec: number, renewable = true): HeldLifetime => ({ kind: 'lease', leaseId: 'x/1', renewable, durationSec });
+
+function plan(input: Partial<PlanInput> & { lifetime: HeldLifetime }, rng = fixed(0.5)) {
+  const obtainedAt = input.obtainedAt ?? T0;
+  const full: PlanInput = {
+    obtainedAt,
+    expiresAt: input.expiresAt !== undefined ? input.expiresAt : expiresAtOf(input.lifetime, obtainedAt),
+    renewState: input.renewState ?? initialRenewState(input.lifetime, true),
+    now: input.now ?? obtainedAt,
+    ...input,
+  };
+  return nextPlan(full, t, rng);
+}
+
+describe('timing settings', () => {
+  it('has the documented defaults', () => {
+    expect(resolveTiming()).toEqual(DEFAULT_TIMING);
+    expect(DEFAULT_TIMING).toMatchObject({
+      renewAt: [0.6, 0.73],
+      nonRenewableAt: [0.85, 0.95],
+      certificateAt: [0.6, 0.73],
+      staticRefreshMs: 300_000,
+      backoffInitialMs: 250,
+      backoffMaxMs: 30_000,
+      graceMs: 30_000,
+      releaseTimeoutMs: 5_000,
+    });
+  });
+  it('accepts overrides and refuses nonsense', () => {
+    expect(resolveTiming({ staticRefreshMs: 1000 }).staticRefreshMs).toBe(1000);
+    expect(() => resolveTiming({ renewAt: [0.8, 0.7] })).toThrow(/renewAt/);
+    expect(() => resolveTiming({ nonRenewableAt: [0.9, 1.2] })).toThrow(/nonRenewableAt/);
+    expect(() => resolveTiming({ staticRefreshMs: 0 })).toThrow(/staticRefreshMs/);
+    expect(() => resolveTiming({ graceMs: -1 })).toThrow(/graceMs/);
+    expect(() => resolveTiming({ backoffInitialMs: 60_000 })).toThrow(/backoffInitialMs/);
+  });
+});
+
+describe('renewal time of a renewable lease or token', () => {
+  it('is between 60% and 73% of the remaining TTL, whatever the random draw', () => {
+    expect(renewDelayMs(60 * SEC, t, fixed(0))).toBe(36 * SEC);
+    expect(renewDelayMs(60 * SEC, t, fixed(0.999999))).toBeCloseTo(43.8 * SEC, -1);
+    const rng = seededRng(1);
+    for (let i = 0; i < 10_000; i++) {
+      const d = renewDelayMs(3600 * SEC, t, rng);
+      expect(d).toBeGreaterThanOrEqual(0.6 * 3600 * SEC);
+      expect(d).toBeLessThan(0.73 * 3600 * SEC);
+    }
+  });
+  it('is measured on the remaining TTL, not the original one', () => {
+    const p = plan({ lifetime: lease(3600), now: T0 + 30 * MIN }, fixed(0));
+    expect(p).toEqual({ action: 'renew', at: T0 + 30 * MIN + 0.6 * 30 * MIN });
+  });
+  it('is at once for something already expired', () => {
+    expect(renewDelayMs(0, t, fixed(0.5))).toBe(0);
+    expect(renewDelayMs(-5, t, fixed(0.5))).toBe(0);
+  });
+  it('applies to tokens exactly as to leases', () => {
+    expect(plan({ lifetime: { kind: 'token', renewable: true, durationSec: 3600 } }, fixed(0))).toEqual({
+      action: 'renew',
+      at: T0 + 0.6 * HOUR,
+    });
+  });
+  it('jitter draws uniformly inside the range', () => {
+    expect(jitter([0.6, 0.73], fixed(0))).toBe(0.6);
+    expect(jitter([0.6, 0.73], fixed(0.5))).toBeCloseTo(0.665);
+  });
+});
+
+describe('what is refreshed when', () => {
+  it('static and dynamic values are never scheduled', () => {
+    expect(plan({ lifetime: { kind: 'static' } })).toBeNull();
+    expect(plan({ lifetime: { kind: 'dynamic' } })).toBeNull();
+  });
+  it('an unleased value is read again every staticRefreshMs', () => {
+    expect(plan({ lifetime: { kind: 'unleased' } })).toEqual({ action: 'acquire', at: T0 + 5 * MIN });
+  });
+  it('a non-renewable lease is acquired again at 85–95% of its duration', () => {
+    expect(plan({ lifetime: lease(1000, false) }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 850 * SEC });
+    expect(plan({ lifetime: lease(1000, false) }, fixed(0.5))).toEqual({ action: 'acquire', at: T0 + 900 * SEC });
+    const p = plan({ lifetime: lease(1000, false) }, fixed(0.99999));
+    expect(p!.at).toBeGreaterThan(T0 + 949 * SEC);
+    expect(p!.at).toBeLessThanOrEqual(T0 + 950 * SEC);
+  });
+  it('a renewable lease whose holding cannot renew is treated as non-renewable', () => {
+    const lt = lease(1000);
+    expect(initialRenewState(lt, false)).toBe('not-renewable');
+    expect(plan({ lifetime: lt, renewState: 'not-renewable' }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 850 * SEC });
+  });
+  it('a certificate is acquired again at about two thirds of NotBefore→NotAfter', () => {
+    // Vault back-dates NotBefore by 30 s: validity 24h30s.
+    const notBefore = T0 - 30 * SEC;
+    const notAfter = T0 + 24 * HOUR;
+    const cert: HeldLifetime = { kind: 'certificate', notBefore, notAfter };
+    const validity = notAfter - notBefore;
+    expect(plan({ lifetime: cert }, fixed(0))!.at).toBe(notBefore + 0.6 * validity);
+    expect(plan({ lifetime: cert }, fixed(0.5))!.at).toBeCloseTo(notBefore + 0.665 * validity, -1);
+    expect(expiresAtOf(cert, T0)).toBe(notAfter);
+  });
+  it('a lease or token with a zero TTL never expires and is never scheduled', () => {
+    expect(expiresAtOf(lease(0), T0)).toBeNull();
+    expect(plan({ lifetime: { kind: 'token', renewable: false, durationSec: 0 } })).toBeNull();
+  });
+  it('an exhausted lease (renewal no longer extends it) is replaced at ~2/3 of what is left, at once when little is left', () => {
+    const lt = lease(3600);
+    const now = T0 + 2 * HOUR;
+    expect(plan({ lifetime: lt, renewState: 'exhausted', now, expiresAt: now + 30 * MIN }, fixed(0))).toEqual({
+      action: 'acquire',
+      at: now + 18 * MIN,
+    });
+    expect(plan({ lifetime: lt, renewState: 'exhausted', now, expiresAt: now + 4 * SEC })).toEqual({ action: 'acquire', at: now });
+    expect(replaceDelayMs(t.urgentMs, t, fixed(0.5))).toBe(0);
+    expect(replaceDelayMs(t.urgentMs + 1, t, fixed(0))).toBeCloseTo(0.6 * (t.urgentMs + 1));
+  });
+  it('never plans a re-acquisition within minAcquireIntervalMs of the last one (no hot loop on tiny TTLs)', () => {
+    expect(plan({ lifetime: lease(1, false) }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 1000 });
+    const cert: HeldLifetime = { kind: 'certificate', notBefore: T0 - HOUR, notAfter: T0 + 1000 };
+    expect(plan({ lifetime: cert })!.at).toBe(T0 + 1000);
+  });
+  it('never plans in the past', () => {
+    const now = T0 + 2 * HOUR;
+    expect(plan({ lifetime: { kind: 'unleased' }, now })).toEqual({ action: 'acquire', at: now });
+    expect(plan({ lifetime: lease(60, false), now })).toEqual({ action: 'acquire', at: now });
+  });
+});
+
+describe('renewal outcome', () => {
+  const now = T0 + HOUR;
+  it('extended when Vault granted what was asked', () => {
+    expect(renewalOutcome(now + 10 * MIN, now, 3600, { durationSec: 3600 })).toEqual({
+      outcome: 'extended',
+      expiresAt: now + HOUR,
+    });
+  });
+  it('capped when Vault granted less than asked', () => {
+    expect(renewalOutcome(now + 10 * MIN, now, 3600, { durationSec: 1800 }).outcome).toBe('capped');
+  });
+  it("capped on Vault's max_ttl warning", () => {
+    const warnings = ['TTL of "1h" exceeded the effective max_ttl of "5m"; TTL value is capped accordingly'];
+    expect(renewalOutcome(now, now, 60, { durationSec: 3600, warnings }).outcome).toBe('capped');
+  });
+  it('stalled when the new expiry is not later than the previous one', () => {
+    expect(renewalOutcome(now + 10 * MIN, now, 600, { durationSec: 600 }).outcome).toBe('stalled');
+    expect(renewalOutcome(now + 10 * MIN, now, 600, { durationSec: 300 })).toEqual({ outcome: 'stalled', expiresAt: now + 5 * MIN });
+    expect(renewalOutcome(now + 10 * MIN, now, 600, { durationSec: 0 }).outcome).toBe('stalled');
+  });
+  it('not-renewable when Vault says so', () => {
+    expect(renewalOutcome(now, now, 60, { durationSec: 60, renewable: false }).outcome).toBe('not-renewable');
+  });
+});
+
+describe('retries', () => {
+  it('back off exponentially from 250 ms, capped at 30 s, with full jitter', () => {
+    const top = (n: number) => backoffDelayMs(n, t, fixed(0.999999));
+    expect(top(1)).toBeCloseTo(250, 0);
+    expect(top(2)).toBeCloseTo(500, 0);
+    expect(top(3)).toBeCloseTo(1000, 0);
+    expect(top(8)).toBeCloseTo(30_000, -1);
+    expect(top(1000)).toBeCloseTo(30_000, -1);
+    expect(backoffDelayMs(5, t, fixed(0))).toBe(0);
+    const rng = seededRng(7);
+    for (let n = 1; n < 40; n++) {
+      const d = backoffDelayMs(n, t, rng);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(Math.min(30_000, 250 * 2 ** (n - 1)));
+    }
+  });
+  it('tell "cannot renew this" (400, 403, 404) from transient failures', () => {
+    expect(cannotRenew(new VaultError('past the max TTL, cannot renew', 400))).toBe(true);
+    expect(cannotRenew(new VaultError('lease not found', 400))).toBe(true);
+    expect(cannotRenew(new VaultError('permission denied', 403))).toBe(true);
+    expect(cannotRenew(new VaultError('not found', 404))).toBe(true);
+    expect(cannotRenew(new VaultError('internal error', 500))).toBe(false);
+    expect(cannotRenew(new VaultError('sealed', 503))).toBe(false);
+    expect(cannotRenew(new VaultError('rate limited', 429))).toBe(false);
+    expect(cannotRenew(new Error('ECONNRESET'))).toBe(false);
+    expect(cannotRenew('weird')).toBe(false);
+    expect(errorStatus(Object.assign(new Error('x'), { statusCode: 404 }))).toBe(404);
+  });
+  it('fall back from renewing to acquiring after a couple of transient failures once the TTL gets short', () => {
+    const d = 60 * SEC;
+    expect(shouldFallBackToAcquire(1, 5 * SEC, d, t)).toBe(false);
+    expect(shouldFallBackToAcquire(2, 20 * SEC, d, t)).toBe(false);
+    expect(shouldFallBackToAcquire(2, 11 * SEC, d, t)).toBe(true);
+    expect(shouldFallBackToAcquire(1, 0, d, t)).toBe(true);
+  });
+});
+
+describe('release of a replaced grant', () => {
+  it('is after the grace, unless it expires by then (left to expire)', () => {
+    expect(graceReleaseAt(T0, 30 * SEC, T0 + HOUR)).toBe(T0 + 30 * SEC);
+    expect(graceReleaseAt(T0, 30 * SEC, null)).toBe(T0 + 30 * SEC);
+    expect(graceReleaseAt(T0, 30 * SEC, T0 + 10 * SEC)).toBeNull();
+    expect(graceReleaseAt(T0, 30 * SEC, T0 - 1)).toBeNull();
+  });
+});
