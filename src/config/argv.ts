@@ -20,6 +20,10 @@ export function splitArgv(line: string): string[] {
       i++;
       continue;
     }
+    if (c === '\\' && line[i + 1] === '\n') {
+      i += 2; // a line continuation joins lines and makes no word by itself
+      continue;
+    }
     inWord = true;
     if (c === "'") {
       const end = line.indexOf("'", i + 1);

@@ -128,9 +128,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const where = keyPath(path);
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
-    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (expected dir, mode, user, secrets, hooks, on_change)`;
+    const expected = path[path.length - 1] === 'hooks' ? 'modified, ready' : 'dir, mode, user, secrets, hooks, on_change';
+    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (expected ${expected})`;
   } else if (issue.code === 'invalid_type') {
-    message = `must be ${article(issue.expected)}`;
+    message = `must be ${article(issue.expected === 'record' ? 'object' : issue.expected)}`;
   } else if (issue.code === 'invalid_value' && 'values' in issue) {
     message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
@@ -239,9 +240,8 @@ function errnoText(err: unknown): string {
 
 /** A JSON.parse error as line:column, without echoing the text (config files are not secret, but stay terse). */
 function jsonErrorText(err: unknown, text: string): string {
-  const m = /position (\d+)/.exec((err as Error).message);
-  if (m) {
-    const pos = Number(m[1]);
+  const pos = jsonErrorPosition((err as Error).message, text);
+  if (pos !== undefined) {
     const before = text.slice(0, pos);
     const line = before.split('\n').length;
     const column = pos - before.lastIndexOf('\n');
@@ -250,3 +250,32 @@ function jsonErrorText(err: unknown, text: string): string {
   return /Unexpected end/.test((err as Error).message) ? 'unexpected end of input' : 'syntax error';
 }
 
+/**
+ * Offset of a JSON syntax error. Node 20 gives "at position N" for most errors but not for "Unexpected token 'x', ..."
+ * (a trailing comma in an array, a quote or a comment): then it is where the shortest prefix that cannot be completed
+ * into valid JSON ends.
+ */
+function jsonErrorPosition(message: string, text: string): number | undefined {
+  const m = /position (\d+)/.exec(message);
+  if (m) return Number(m[1]);
+  if (!/^Unexpected token/.test(message)) return undefined;
+  const broken = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return false;
+    } catch (e) {
+      const msg = (e as Error).message;
+      const at = /position (\d+)/.exec(msg);
+      // an error at the very end of the prefix, or a premature end, may be fixed by what follows
+      return !/Unexpected end/.test(msg) && (at === null || Number(at[1]) < length);
+    }
+  };
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (broken(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo > 0 ? lo - 1 : undefined;
+}

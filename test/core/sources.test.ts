@@ -1,0 +1,190 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSecretPath, type EnvSecretSpec, type ExeSecretSpec, type FileSecretSpec } from '../../src/config/secret-path.js';
+import { EnvSource, ExeSource, FileSource, fetchSecret, SecretFetchError } from '../../src/sources/index.js';
+import { systemClock, type Clock } from '../../src/clock.js';
+import { tempDirs, wire, writeTree } from './helpers.js';
+
+const mkdir = tempDirs('tconfd-sources-');
+/** Time stands still: fetchedAt must be the clock's time. */
+const clock: Clock = { ...systemClock, now: () => Date.UTC(2030, 0, 2) };
+
+const env = (raw: string) => parseSecretPath(raw) as EnvSecretSpec;
+const file = (raw: string) => parseSecretPath(raw) as FileSecretSpec;
+const exe = (raw: string) => parseSecretPath(raw) as ExeSecretSpec;
+
+async function failure(p: Promise<unknown>): Promise<SecretFetchError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SecretFetchError);
+  return err as SecretFetchError;
+}
+
+describe('env', () => {
+  const source = new EnvSource(
+    { DB_PASSWORD: 'hunter2', EMPTY: '', CONFIG: ' {"pool": 5, "hosts": ["a", "b"]} ', BROKEN: '{"password": "s3cr3t-value", ' },
+    clock,
+  );
+
+  it('str gives the text, js the parsed JSON; both static', async () => {
+    expect(await source.fetch(env('env:str:DB_PASSWORD'))).toEqual({ value: 'hunter2', lifetime: { kind: 'static' }, fetchedAt: clock.now() });
+    expect((await source.fetch(env('env:str:EMPTY'))).value).toBe('');
+    expect((await source.fetch(env('env:js:CONFIG'))).value).toEqual({ pool: 5, hosts: ['a', 'b'] });
+  });
+
+  it('a missing variable is an error naming the secret path (rconfd gave "")', async () => {
+    const err = await failure(source.fetch(env('env:str:NOT_THERE')));
+    expect(err.message).toBe('secret "env:str:NOT_THERE": environment variable NOT_THERE is not set');
+    expect(err.secretPath).toBe('env:str:NOT_THERE');
+  });
+
+  it('a js parse error names the secret path and never the value', async () => {
+    const err = await failure(source.fetch(env('env:js:BROKEN')));
+    expect(err.message).toMatch(/^secret "env:js:BROKEN": value is not valid JSON/);
+    expect(err.message).not.toContain('s3cr3t');
+    expect(err.message).not.toContain('password');
+    const empty = await failure(source.fetch(env('env:js:EMPTY')));
+    expect(empty.message).toBe('secret "env:js:EMPTY": value is not valid JSON (it is empty); use str instead of js for plain text');
+  });
+
+  it('a plain-text value read as js does not leak either', async () => {
+    const s = new EnvSource({ TOKEN: 'tok-abcdef123456' }, clock);
+    const err = await failure(s.fetch(env('env:js:TOKEN')));
+    expect(err.message).not.toContain('abcdef');
+    expect(err.message).toContain('use str instead of js');
+  });
+});
+
+describe('file', () => {
+  const dir = mkdir({ 'key.txt': 'k-123\n', 'conf.json': '{"listen": 8080}\n', 'bad.json': '{"api_key": "sk-live-999"' });
+  const source = new FileSource(clock);
+
+  it('str gives the content unchanged, js the parsed JSON', async () => {
+    expect(await source.fetch(file(`file:str:${dir}/key.txt`))).toEqual({ value: 'k-123\n', lifetime: { kind: 'static' }, fetchedAt: clock.now() });
+    expect((await source.fetch(file(`file:js:${dir}/conf.json`))).value).toEqual({ listen: 8080 });
+  });
+
+  it('reads the file again at every fetch', async () => {
+    const p = join(dir, 'changing.txt');
+    writeFileSync(p, 'one');
+    expect((await source.fetch(file(`file:str:${p}`))).value).toBe('one');
+    writeFileSync(p, 'two');
+    expect((await source.fetch(file(`file:str:${p}`))).value).toBe('two');
+  });
+
+  it('a missing file is an error naming the path', async () => {
+    const err = await failure(source.fetch(file(`file:str:${dir}/nope.txt`)));
+    expect(err.message).toBe(`secret "file:str:${dir}/nope.txt": cannot read ${dir}/nope.txt: no such file`);
+    const isDir = await failure(source.fetch(file(`file:str:${dir}`)));
+    expect(isDir.message).toBe(`secret "file:str:${dir}": cannot read ${dir}: is a directory`);
+  });
+
+  it('a js parse error does not contain the content', async () => {
+    const err = await failure(source.fetch(file(`file:js:${dir}/bad.json`)));
+    expect(err.message).toMatch(/value is not valid JSON/);
+    expect(err.message).not.toContain('sk-live');
+  });
+});
+
+describe('exe', () => {
+  const source = new ExeSource({
+    clock,
+    env: { PATH: '/usr/bin:/bin', GREETING: 'hello', FIRST: 'first problem', LAST: '  final problem  ', SECRET: 'pa55w0rd-xyz' },
+  });
+
+  it('runs without a shell: ; and $HOME are passed literally', async () => {
+    const marker = join(mkdir(), 'pwned');
+    const spec = exe(`exe:str:/bin/echo x; /usr/bin/touch ${marker} $HOME "$(id)"`);
+    const got = await source.fetch(spec);
+    expect(got.value).toBe(`x; /usr/bin/touch ${marker} $HOME $(id)`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('trims stdout; js parses the trimmed text', async () => {
+    expect((await source.fetch(exe('exe:str:/usr/bin/printf "  padded\\n\\n"'))).value).toBe('padded');
+    const js = await source.fetch(exe(`exe:js:/usr/bin/printf '\\n  {"n": 4, "s": [true]}  \\n'`));
+    expect(js.value).toEqual({ n: 4, s: [true] });
+  });
+
+  it('gets the given environment only', async () => {
+    process.env.TCONFD_TEST_PARENT_ONLY = 'leak';
+    try {
+      const got = await source.fetch(exe('exe:str:/bin/sh -c \'echo "$GREETING|$TCONFD_TEST_PARENT_ONLY|"\''));
+      expect(got.value).toBe('hello||');
+    } finally {
+      delete process.env.TCONFD_TEST_PARENT_ONLY;
+    }
+  });
+
+  it('a non-zero exit is an error carrying the last line of stderr', async () => {
+    const spec = exe(`exe:str:/bin/sh -c 'echo out; echo "$FIRST" >&2; echo "$LAST" >&2; echo >&2; exit 3'`);
+    const err = await failure(source.fetch(spec));
+    expect(err.message).toBe(`secret "${spec.raw}": command exited with status 3: final problem`);
+    expect(err.message).not.toContain('first problem');
+  });
+
+  it('a non-zero exit without stderr, a missing command, a command killed by a signal', async () => {
+    expect((await failure(source.fetch(exe('exe:str:/bin/false')))).message).toBe('secret "exe:str:/bin/false": command exited with status 1');
+    expect((await failure(source.fetch(exe('exe:str:/no/such/cmd')))).message).toBe(
+      'secret "exe:str:/no/such/cmd": command /no/such/cmd not found',
+    );
+    const killed = await failure(source.fetch(exe("exe:str:/bin/sh -c 'kill -9 $$'")));
+    expect(killed.message).toContain('command was killed by SIGKILL');
+  });
+
+  it('a js parse error does not contain the output', async () => {
+    const err = await failure(source.fetch(exe(`exe:js:/bin/sh -c 'echo "password=$SECRET"'`)));
+    expect(err.message).toMatch(/value is not valid JSON/);
+    expect(err.message).not.toContain('pa55w0rd');
+  });
+
+  it('a command running longer than the timeout is killed and is an error', async () => {
+    const quick = new ExeSource({ clock, env: {}, timeoutMs: 200 });
+    const started = Date.now();
+    const err = await failure(quick.fetch(exe('exe:str:/bin/sleep 10')));
+    expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s');
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('static vs dynamic lifetime', async () => {
+    expect((await source.fetch(exe('exe:str:/bin/echo a'))).lifetime).toEqual({ kind: 'static' });
+    expect((await source.fetch(exe('exe:str,static:/bin/echo a'))).lifetime).toEqual({ kind: 'static' });
+    expect((await source.fetch(exe('exe:str,dynamic:/bin/echo a'))).lifetime).toEqual({ kind: 'dynamic' });
+  });
+});
+
+describe('exe refresh through the pipeline', () => {
+  it('a dynamic command runs again at every rendering, a static one only once', async () => {
+    const root = mkdir();
+    const count = (name: string) => `/bin/sh -c 'echo . >> ${join(root, name)}; wc -l < ${join(root, name)}'`;
+    writeTree(root, {
+      'tconfd.d/app.json': JSON.stringify({
+        'app.jsonnet': { dir: 'out', secrets: { [`exe:str,dynamic:${count('dynamic.count')}`]: 'd', [`exe:str:${count('static.count')}`]: 's' } },
+      }),
+      'tconfd.d/app.jsonnet': "local s = std.extVar('secrets');\n{ 'n.txt': s.d + ' ' + s.s }",
+    });
+    const p = wire(root);
+    await p.pipeline.fetchAll();
+    await p.pipeline.write(await p.pipeline.plan(p.pipeline.templates));
+    const out = join(root, 'tconfd.d/out/n.txt');
+    expect(readFileSync(out, 'utf8')).toBe('1 1\n');
+    for (const n of [2, 3]) {
+      const { failures } = await p.pipeline.render(p.pipeline.templates);
+      expect(failures).toEqual([]);
+      expect(readFileSync(out, 'utf8')).toBe(`${n} 1\n`);
+    }
+  });
+});
+
+describe('registry', () => {
+  it('fetchSecret dispatches on the backend; an unconfigured backend is an error naming the path', async () => {
+    const registry = { env: new EnvSource({ A: 'a' }, clock) };
+    expect((await fetchSecret(registry, env('env:str:A'))).value).toBe('a');
+    await expect(fetchSecret(registry, parseSecretPath('file:str:/etc/hostname'))).rejects.toThrow(
+      'secret "file:str:/etc/hostname": the file backend is not configured',
+    );
+  });
+});
