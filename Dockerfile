@@ -1,0 +1,95 @@
+# tconfd container image: tini (PID 1) -> tconfd -> your application.
+#
+#   docker build -t tconfd .
+#   docker run --rm -v "$PWD/tconfd.d:/etc/tconfd:ro" -e VAULT_ADDR=https://vault:8200 \
+#     tconfd --health-listen 127.0.0.1:8008 -- myapp --flags
+#
+# Base image: node:24-alpine, pinned by its major tag. Node 24 is an LTS line, supported until April 2028,
+# which satisfies package.json "engines" (>= 20); Node 20 reached its end of life in April 2026 and Node 22 ends
+# in April 2027. The addon uses Node-API, so moving to a newer LTS tag needs no code change. The major tag picks
+# up 24.x security releases; pin a digest (node:24-alpine@sha256:...) for byte-for-byte reproducible builds.
+# Both stages use the same image: the native libjsonnet addon is compiled against musl and must run on it.
+
+# ---- build: compile the addon, bundle dist/cli.js, keep production node_modules only --------------------------
+FROM node:24-alpine AS build
+
+# What the cmake-js build of @hanazuki/node-jsonnet (libjsonnet, C++) needs at `npm ci` time.
+RUN apk add --no-cache build-base cmake python3 linux-headers
+
+# The same directory as in the runtime stage (see below).
+WORKDIR /usr/lib/tconfd
+
+# cmake-js reads npm_cmake_* variables as -D options. By default the addon's RUNPATH is the absolute path of
+# this build directory; with $ORIGIN it finds libjsonnet.so.0 relative to itself, wherever node_modules ends up.
+ENV npm_cmake_CMAKE_BUILD_RPATH_USE_ORIGIN=ON
+
+# Dependencies first: this layer is cached until package.json or the lockfile changes.
+COPY package.json package-lock.json ./
+RUN npm ci
+
+COPY tsconfig.json ./
+COPY scripts ./scripts
+COPY src ./src
+# The build renders the quickstart once to warm up V8's code cache (dist/tconfd.cjs.cache).
+COPY examples/quickstart ./examples/quickstart
+# Bundle src/cli.ts into dist/ (the dist/cli.js loader, the dist/tconfd.cjs bundle and its code cache, made by
+# this image's Node), then drop devDependencies (esbuild, typescript, vitest...). The production tree keeps
+# @hanazuki/node-jsonnet with its compiled addon and pino-pretty, the two externals of the bundle.
+# The addon's build tree is ~65 MB of objects and CMake files: keep the addon (*.node) and libjsonnet.so* only.
+RUN npm run build \
+ && npm prune --omit=dev \
+ && find node_modules/@hanazuki/node-jsonnet/build -type f ! -name '*.node' ! -name 'libjsonnet.so*' -delete \
+ && find node_modules/@hanazuki/node-jsonnet/build -type d -empty -delete \
+ && node dist/cli.js --version
+
+# ---- runtime -----------------------------------------------------------------------------------------------
+FROM node:24-alpine AS runtime
+
+# tini is PID 1: Node reaps its own children but not orphaned grandchildren of the application (the kernel
+# reparents them to PID 1), and tini also forwards signals to tconfd. libstdc++ is what the addon links against
+# (the node image has it already; listed so that the dependency is explicit).
+RUN apk add --no-cache tini libstdc++
+
+# An unprivileged user for tconfd and the application it starts. /etc/tconfd holds the config files and
+# templates (mount it read-only); /run/tconfd is a writable place for rendered files ("dir" in a template).
+# /etc/tconfd is not a VOLUME: a VOLUME cannot be undone, and images built FROM this one may COPY their
+# templates into it.
+RUN addgroup -S -g 10001 tconfd \
+ && adduser -S -D -H -u 10001 -G tconfd -h /run/tconfd -s /sbin/nologin tconfd \
+ && mkdir -p /etc/tconfd /run/tconfd \
+ && chown tconfd:tconfd /run/tconfd \
+ && chmod 0750 /run/tconfd
+
+# Same path as the build stage, so the installed tree is exactly what was built and tested there.
+WORKDIR /usr/lib/tconfd
+COPY --from=build /usr/lib/tconfd/package.json ./package.json
+COPY --from=build /usr/lib/tconfd/node_modules ./node_modules
+COPY --from=build /usr/lib/tconfd/dist ./dist
+
+# package.json "bin": tconfd -> dist/cli.js (it has a `#!/usr/bin/env node` shebang and mode 0755). Node
+# resolves the symlink, so dist/cli.js finds dist/tconfd.cjs and node_modules next to it. dist/ stays owned by
+# root: tconfd only reads its code cache there.
+# The smoke test also evaluates Jsonnet: it fails here, not at the first rendering, if the addon or
+# libjsonnet.so.0 cannot be loaded.
+RUN ln -s /usr/lib/tconfd/dist/cli.js /usr/local/bin/tconfd \
+ && tconfd --version \
+ && node -e "new (require('@hanazuki/node-jsonnet').Jsonnet)().evaluateSnippet('1 + 1').then(console.log)"
+
+ENV TCONFD_DIR=/etc/tconfd
+
+USER tconfd
+WORKDIR /run/tconfd
+
+# Everything after the image name is passed to tconfd: `docker run IMAGE [tconfd options] -- myapp args`.
+ENTRYPOINT ["/sbin/tini", "--", "tconfd"]
+CMD ["--help"]
+
+# The health endpoint is opt-in: tconfd serves /healthz only when started with --health-listen, and the port
+# cannot be defaulted here because `docker run IMAGE ...` replaces CMD (and the CLI reads no environment
+# variable for it). So the contract is: run tconfd with `--health-listen 127.0.0.1:8008` (or 0.0.0.0:8008),
+# and this check passes while /healthz answers 200. Without that flag the container is reported unhealthy:
+# disable the check with `docker run --no-healthcheck`, `healthcheck: {disable: true}` in compose, or
+# `HEALTHCHECK NONE` in an image built FROM this one. (Kubernetes ignores HEALTHCHECK: use probes on /healthz
+# and /readyz instead.) busybox wget exits non-zero on a refused connection, a timeout or an HTTP error.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD wget -q -T 4 -O /dev/null http://127.0.0.1:8008/healthz || exit 1
