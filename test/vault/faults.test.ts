@@ -1,0 +1,132 @@
+/** The stand-in's test controls: request log, injected failures and delays, going down and coming back. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import { Agent, request as undiciRequest } from 'undici';
+import { findOnPath, requireStandin, startVaultTarget, vaultApi, type VaultApi, type VaultTarget } from './target.js';
+import { call, createToken, putKv2 } from './setup.js';
+
+let target: VaultTarget;
+let api: VaultApi;
+
+beforeAll(async () => {
+  target = await startVaultTarget();
+  api = vaultApi(target);
+  await putKv2(target, 'secret', 'foo', { a: '1' });
+});
+
+afterAll(async () => {
+  await target?.stop();
+});
+
+describe('target', () => {
+  it('is the stand-in unless a vault binary is on PATH', () => {
+    const expected = findOnPath('vault') && process.env['TCONFD_VAULT_TARGET'] !== 'standin' ? 'real' : 'standin';
+    expect(target.kind).toBe(expected);
+    expect(target.addr).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('answers sys/health without a token, HEAD included', async () => {
+    expect((await api('GET', 'sys/health', undefined, null)).body).toMatchObject({ initialized: true, sealed: false });
+    const head = await api('HEAD', 'sys/health', undefined, null);
+    expect(head).toEqual({ status: 200, body: null });
+  });
+
+  it('accepts X-Vault-Namespace (ignored), Authorization: Bearer, and chunked bodies', async () => {
+    const res = await fetch(`${target.addr}/v1/secret/data/foo`, {
+      headers: { Authorization: `Bearer ${target.rootToken}`, 'X-Vault-Namespace': 'team-a/' },
+    });
+    expect(res.status).toBe(200);
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${target.addr}/v1/secret/data/chunky`,
+        { method: 'POST', headers: { 'X-Vault-Token': target.rootToken, 'Transfer-Encoding': 'chunked' } },
+        (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.write('{"data":');
+      req.write('{"x":"y"}}');
+      req.end();
+    });
+    expect(chunked.status).toBe(200);
+    expect(JSON.parse(chunked.body).data.version).toBe(1);
+  });
+});
+
+describe('stand-in controls', () => {
+  it('logs requests with method, path, status and the token accessor', async (ctx) => {
+    const v = requireStandin(target, ctx, 'request log');
+    v.clearRequests();
+    const t = await createToken(target, { policies: ['default'], ttl: 60 });
+    await api('GET', 'auth/token/lookup-self', undefined, t.token);
+    await api('LIST', 'secret/metadata/');
+    await api('GET', 'secret/data/foo?version=1');
+    expect(v.requests.map((r) => [r.method, r.path, r.status])).toEqual([
+      ['POST', 'auth/token/create', 200],
+      ['GET', 'auth/token/lookup-self', 200],
+      ['LIST', 'secret/metadata/', 200],
+      ['GET', 'secret/data/foo', 200],
+    ]);
+    expect(v.requests[1]?.tokenAccessor).toBe(t.accessor);
+    expect(v.count({ path: /^secret\// })).toBe(2);
+    expect(v.count({ method: 'LIST' })).toBe(1);
+    expect(v.count({ path: '/v1/auth/token/lookup-self' })).toBe(1);
+    expect(v.tokens().find((x) => x.accessor === t.accessor)).toMatchObject({ policies: ['default'], revoked: false });
+    expect(JSON.stringify(v.tokens())).not.toContain(t.token);
+  });
+
+  it('failNext fails the next n matching requests without running them', async (ctx) => {
+    const v = requireStandin(target, ctx, 'fault injection');
+    v.failNext(2, 503, { pathPrefix: 'secret/' });
+    expect(await api('GET', 'sys/health', undefined, null)).toMatchObject({ status: 200 });
+    expect(await api('POST', 'secret/data/foo', { data: { a: 'changed' } })).toEqual({
+      status: 503,
+      body: { errors: ['Vault is sealed'] },
+    });
+    expect((await api('GET', 'secret/data/foo')).status).toBe(503);
+    const after = await call(target, 'GET', 'secret/data/foo');
+    expect(after.body.data.data).toEqual({ a: '1' });
+    v.failNext(1, 500, { body: { errors: ['custom'] } });
+    expect(await api('GET', 'secret/data/foo')).toEqual({ status: 500, body: { errors: ['custom'] } });
+    expect(v.requests.at(-1)).toMatchObject({ path: 'secret/data/foo', status: 500 });
+  });
+
+  it('delayNext holds the next n matching requests', async (ctx) => {
+    const v = requireStandin(target, ctx, 'delay injection');
+    v.delayNext(1, 300, { pathPrefix: '/v1/secret/data' });
+    let t0 = Date.now();
+    await call(target, 'GET', 'secret/data/foo');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    t0 = Date.now();
+    await call(target, 'GET', 'secret/data/foo');
+    expect(Date.now() - t0).toBeLessThan(250);
+  });
+
+  it('goDown refuses connections (keep-alive ones included); comeBack serves again on the same address with the same state', async (ctx) => {
+    const v = requireStandin(target, ctx, 'goDown / comeBack');
+    const agent = new Agent({ keepAliveTimeout: 30_000 });
+    const get = async (): Promise<number> => {
+      const r = await undiciRequest(`${v.addr}/v1/secret/data/foo`, {
+        dispatcher: agent,
+        headers: { 'x-vault-token': v.rootToken },
+      });
+      await r.body.text();
+      return r.statusCode;
+    };
+    try {
+      expect(await get()).toBe(200);
+      await v.goDown();
+      expect(v.isDown).toBe(true);
+      await expect(get()).rejects.toThrow();
+      await expect(fetch(`${v.addr}/v1/sys/health`)).rejects.toThrow();
+      await v.comeBack();
+      expect(await get()).toBe(200);
+      expect((await call(target, 'GET', 'secret/data/foo')).body.data.data).toEqual({ a: '1' });
+    } finally {
+      await agent.close();
+    }
+  });
+});
