@@ -1,29 +1,10 @@
-// Runs a TypeScript benchmark: bundles bench/<name>.ts with esbuild into a temp file and imports it.
-// Usage: node bench/run.mjs <name> [args...]   (e.g. node bench/run.mjs core)
-import { build } from 'esbuild';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+// Runs a benchmark: node bench/run.mjs <name> [args...] runs bench/<name>.ts (see scripts/run-ts.mjs).
+import { spawnSync } from 'node:child_process';
 
-const name = process.argv[2];
+const [name, ...args] = process.argv.slice(2);
 if (!name) {
-  console.error('usage: node bench/run.mjs <name> [args...]');
+  console.error('usage: node bench/run.mjs <core|startup|leases> [args...]');
   process.exit(2);
 }
-// Inside the project so that external packages resolve from its node_modules.
-mkdirSync('.tmp', { recursive: true });
-const dir = mkdtempSync(join(process.cwd(), '.tmp', 'bench-'));
-const out = join(dir, `${name}.mjs`);
-await build({
-  entryPoints: [`bench/${name}.ts`],
-  outfile: out,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  external: ['@hanazuki/node-jsonnet', 'pino-pretty', 'pg', 'jose', '@peculiar/x509', 'undici', 'execa', 'pino', 'yargs', 'zod'],
-  logLevel: 'warning',
-});
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-process.argv.splice(2, 1);
-await import(pathToFileURL(out).href);
+const r = spawnSync(process.execPath, ['scripts/run-ts.mjs', `bench/${name}.ts`, ...args], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
