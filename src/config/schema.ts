@@ -61,3 +61,41 @@ export function configJsonSchema(): Record<string, unknown> {
     ...schema,
   };
 }
+
+interface JsonSchemaNode {
+  type?: string;
+  description?: string;
+  pattern?: string;
+  enum?: unknown[];
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+}
+
+/** The README's config reference, as a Markdown table generated from the JSON Schema (`npm run schema`). */
+export function configReferenceMarkdown(): string {
+  const schema = configJsonSchema() as JsonSchemaNode;
+  const template = schema.additionalProperties as JsonSchemaNode;
+  const rows: string[] = [];
+  const typeOf = (n: JsonSchemaNode): string => {
+    if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+    if (n.type === 'object' && n.additionalProperties && typeof n.additionalProperties === 'object') {
+      return `object of ${n.additionalProperties.type ?? 'values'}`;
+    }
+    return n.pattern ? `${n.type} (\`${n.pattern.replace(/\|/g, '\\|')}\`)` : (n.type ?? '');
+  };
+  const walk = (props: Record<string, JsonSchemaNode>, prefix: string): void => {
+    for (const [key, node] of Object.entries(props)) {
+      const text = (node.description ?? '').replace(/\|/g, '\\|').replace(/\$\{/g, '`${').replace(/\}(?=[ ,)]|$)/g, '}`');
+      rows.push(`| \`${prefix}${key}\` | ${typeOf(node)} | ${text} |`);
+      if (node.type === 'object' && node.properties) walk(node.properties, `${prefix}${key}.`);
+    }
+  };
+  walk(template.properties ?? {}, '');
+  return [
+    'A config file is a JSON object: template path (absolute or relative to `--dir`) -> settings. Each template takes:',
+    '',
+    '| key | type | meaning |',
+    '| --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}

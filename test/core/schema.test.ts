@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configJsonSchema } from '../../src/config/schema.js';
+import { configJsonSchema, configReferenceMarkdown } from '../../src/config/schema.js';
 
 const FILE = new URL('../../schema/tconfd.schema.json', import.meta.url);
 
@@ -15,6 +15,17 @@ describe('schema/tconfd.schema.json', () => {
     expect(onDisk, 'schema/tconfd.schema.json is out of date: run `npm run schema`').toBe(
       JSON.stringify(configJsonSchema(), null, 2) + '\n',
     );
+  });
+
+  it("is what README.md's config reference shows", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.split('<!-- config-reference:start -->')[1]?.split('<!-- config-reference:end -->')[0];
+    expect(section?.trim(), "README.md's config reference is out of date: run `npm run schema`").toBe(
+      configReferenceMarkdown().trim(),
+    );
+    for (const key of ['dir', 'mode', 'user', 'secrets', 'hooks.modified', 'hooks.ready', 'on_change']) {
+      expect(section).toContain(`\`${key}\``);
+    }
   });
 
   it('describes the config format editors validate against', () => {
