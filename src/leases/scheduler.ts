@@ -636,7 +636,9 @@ class Held<V> implements Entry {
     const { clock, log, timing } = this.ctx;
     const previousExpiresAt = this.expiresAt;
     this.adopt(next);
-    log.info({ ...this.fields, expiresAt: iso(this.expiresAt) }, `obtained a new ${this.holding.name}`);
+    // A periodic re-read of an unleased value (KV...) is routine: debug; a new lease, certificate or token: info.
+    const level = next.lifetime.kind === 'unleased' ? 'debug' : 'info';
+    log[level]({ ...this.fields, expiresAt: iso(this.expiresAt) }, `obtained a new ${this.holding.name}`);
 
     if (this.holding.release && previous !== next) {
       const now = clock.now();
