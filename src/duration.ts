@@ -23,7 +23,7 @@ export function parseDuration(text: string): number {
     new Error(`invalid duration "${text}": ${why} (examples: "500ms", "2s", "1m30s", or a number of seconds)`);
   if (s === '') throw bad('empty');
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1_000);
-  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/gy;
+  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h|d)/gy;
   let total = 0;
   let pos = 0;
   let m: RegExpExecArray | null;

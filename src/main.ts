@@ -4,7 +4,6 @@
  * supervised command, the command's own status (128+N when it died of signal N).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
@@ -12,14 +11,15 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { Renderer } from './render/index.js';
-import { runDaemon, type VaultWiring } from './daemon.js';
+import type { VaultWiring } from './daemon.js';
 import { EnvSource, ExeSource, FileSource, type SourceRegistry } from './sources/index.js';
-import { VaultSource } from './sources/vault.js';
-import { childEnv, Metrics, ReadinessNotifier, runHook } from './supervisor/index.js';
-import { createAuthMethod, TokenProvider, VaultClient, type AuthConfig } from './vault/index.js';
+import type { VaultSource } from './sources/vault.js';
+import { childEnv } from './supervisor/env.js';
+import { Metrics } from './supervisor/health.js';
+import { runHook } from './supervisor/hooks.js';
+import { ReadinessNotifier } from './supervisor/readiness.js';
 import { VERSION } from './version.js';
-
-const SERVICE_ACCOUNT_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
+import { UsageError } from './cli/parse.js';
 
 export interface MainIO {
   readonly stdout: NodeJS.WritableStream;
@@ -87,8 +87,21 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
     file: new FileSource(clock),
     exe: new ExeSource({ clock, env: io.env }),
   };
-  const vault = setUpVault(settings, config, logger, clock, io.env);
-  if (vault !== undefined) sources.vault = vault.source as VaultSource;
+  // Loaded only when needed (startup time and memory): the Vault stack (undici) for vault secrets, and the
+  // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
+  const firstVault = [...config.secrets.values()].find((s) => s.backend === 'vault');
+  let vault: VaultWiring | undefined;
+  if (firstVault !== undefined) {
+    const { setUpVault } = await import('./vault-wiring.js');
+    try {
+      vault = setUpVault({ settings, logger, clock, env: io.env, firstSecret: firstVault.raw });
+    } catch (err) {
+      if (err instanceof UsageError) throw new Exit(2, err.message);
+      throw err;
+    }
+    sources.vault = vault.source as VaultSource;
+  }
+  const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
   // The command and the hooks get tconfd's environment minus Vault credentials (seed 003: no secrets in env vars).
   const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
@@ -99,6 +112,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // First rendering: every secret, then every template evaluated before anything is written.
+  let daemonModule: Promise<typeof import('./daemon.js')> | undefined;
   try {
     await pipeline.fetchAll();
   } catch (err) {
@@ -107,7 +121,9 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   let plans;
   try {
-    plans = await pipeline.plan(pipeline.templates);
+    const planning = pipeline.plan(pipeline.templates); // libjsonnet evaluates on the thread pool...
+    daemonModule = longRunning ? import('./daemon.js') : undefined; // ...while this initialises
+    plans = await planning;
   } catch (err) {
     throw new Exit(1, (err as Error).message);
   }
@@ -145,64 +161,13 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   readiness?.notify();
   await runReadyHooks(pipeline, logger, cmdEnv);
 
-  if (settings.once || (settings.command.length === 0 && !settings.daemon)) {
+  if (!longRunning || daemonModule === undefined) {
     // --once and rconfd's non-daemon mode: the files must stay usable after exit, so nothing is revoked.
     await vault?.client.close();
     return 0;
   }
+  const { runDaemon } = await daemonModule;
   return runDaemon({ settings, logger, clock, pipeline, vault, childEnv: cmdEnv, metrics });
-}
-
-function setUpVault(
-  settings: Settings,
-  config: LoadedConfig,
-  logger: Logger,
-  clock: Clock,
-  env: MainIO['env'],
-): VaultWiring | undefined {
-  const first = [...config.secrets.values()].find((s) => s.backend === 'vault');
-  if (first === undefined) return undefined;
-  const v = settings.vault;
-  if (v.addr === undefined) {
-    throw new Exit(2, `secret "${first.raw}" needs a Vault address: --vault-addr (-u) or VAULT_ADDR`);
-  }
-  if (v.skipVerify) logger.warn('VAULT_SKIP_VERIFY is set: Vault\'s TLS certificate is NOT verified');
-  const caCert = v.caCert ?? (v.addr.startsWith('https:') && existsSync(SERVICE_ACCOUNT_CA) ? SERVICE_ACCOUNT_CA : undefined);
-  const client = new VaultClient({
-    addr: v.addr,
-    ...(caCert !== undefined ? { caCert } : {}),
-    ...(v.clientCert !== undefined ? { clientCert: v.clientCert } : {}),
-    ...(v.clientKey !== undefined ? { clientKey: v.clientKey } : {}),
-    ...(v.namespace !== undefined ? { namespace: v.namespace } : {}),
-    skipVerify: v.skipVerify,
-    timeoutMs: v.timeoutMs,
-    retry: v.retry,
-    clock,
-    logger,
-  });
-  const a = settings.auth;
-  let auth: AuthConfig;
-  switch (a.method) {
-    case 'kubernetes':
-    case 'jwt':
-      auth = { kind: a.method, loginPath: a.loginPath, tokenFile: a.jwtPath, ...(a.jwtEnv !== undefined ? { token: a.jwtEnv } : {}), env };
-      break;
-    case 'approle':
-      auth = { kind: 'approle', mount: a.loginPath.replace(/\/login$/, ''), roleIdFile: a.approleRoleIdFile!, secretIdFile: a.approleSecretIdFile! };
-      break;
-    case 'token': {
-      const token = env.VAULT_TOKEN;
-      if (a.tokenFile === undefined && (token === undefined || token === '')) {
-        throw new Exit(2, '--auth token needs VAULT_TOKEN or --vault-token-file');
-      }
-      auth = { kind: 'token', ...(a.tokenFile !== undefined ? { tokenFile: a.tokenFile } : { token: token! }) };
-      break;
-    }
-  }
-  const tokens = new TokenProvider(createAuthMethod(client, auth), { clock, logger });
-  const source = new VaultSource({ client, tokens, clock, logger });
-  logger.debug({ vault: client.addr, auth: a.method }, 'Vault configured');
-  return { client, tokens, source };
 }
 
 async function runReadyHooks(pipeline: Pipeline, logger: Logger, hookEnv: Readonly<Record<string, string>>): Promise<void> {

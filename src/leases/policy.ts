@@ -181,7 +181,8 @@ export function nextPlan(input: PlanInput, timing: Timing, rng: Rng): Plan | nul
     case 'dynamic':
       return null;
     case 'unleased':
-      return acquireAt(obtainedAt + timing.staticRefreshMs);
+      // The interval the user chose (--static-refresh, > 0), not a TTL: the anti-hot-loop floor does not apply.
+      return { action: 'acquire', at: Math.max(now, obtainedAt + timing.staticRefreshMs) };
     case 'certificate':
       return acquireAt(lifetime.notBefore + (lifetime.notAfter - lifetime.notBefore) * jitter(timing.certificateAt, rng));
     case 'lease':

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { decode } from './text.js';
@@ -21,6 +20,7 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
 
   async fetch(spec: ExeSecretSpec, signal?: AbortSignal): Promise<Fetched> {
     const timeout = this.opts.timeoutMs ?? 30_000;
+    const { execa } = await import('execa'); // loaded on first use: most configs have no exe secret
     const result = await execa(spec.command, spec.args, {
       reject: false,
       timeout,

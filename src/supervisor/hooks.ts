@@ -2,7 +2,6 @@
  * hooks.ready and hooks.modified: commands run without a shell, with a timeout (30 s). Their exit status is logged;
  * a failing hook never stops tconfd.
  */
-import { execa } from 'execa';
 import type { Logger } from '../log.js';
 
 export interface HookRun {
@@ -23,6 +22,7 @@ export async function runHook(hook: HookRun, opts: HookOptions): Promise<number 
   const fields = { hook: hook.kind, template: hook.template, config: hook.config, command: cmd };
   const timeout = opts.timeoutMs ?? 30_000;
   const started = Date.now();
+  const { execa } = await import('execa'); // loaded on first use: most configs have no hook
   const r = await execa(cmd!, args, {
     reject: false,
     timeout,

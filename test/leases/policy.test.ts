@@ -99,6 +99,11 @@ describe('what is refreshed when', () => {
   it('an unleased value is read again every staticRefreshMs', () => {
     expect(plan({ lifetime: { kind: 'unleased' } })).toEqual({ action: 'acquire', at: T0 + 5 * MIN });
   });
+  it('honours a --static-refresh below minAcquireIntervalMs (a chosen interval, not a tiny TTL)', () => {
+    const fast = resolveTiming({ staticRefreshMs: 300 });
+    const p = nextPlan({ lifetime: { kind: 'unleased' }, obtainedAt: T0, expiresAt: null, renewState: 'not-renewable', now: T0 }, fast, fixed(0.5));
+    expect(p).toEqual({ action: 'acquire', at: T0 + 300 });
+  });
   it('a non-renewable lease is acquired again at 85–95% of its duration', () => {
     expect(plan({ lifetime: lease(1000, false) }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 850 * SEC });
     expect(plan({ lifetime: lease(1000, false) }, fixed(0.5))).toEqual({ action: 'acquire', at: T0 + 900 * SEC });

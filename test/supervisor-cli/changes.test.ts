@@ -1,0 +1,137 @@
+/**
+ * Through the real CLI: a Vault KV value changes (re-read every --static-refresh), the template's file changes, and
+ * the command is signalled (same process) or restarted (new process reading the new file), once per burst of changes.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
+import { enableKv2, putKv2 } from '../vault/setup.js';
+import { assertBuilt, killAll, project, sleep, startTconfd, type Project } from './helpers.js';
+
+let vault: VaultStandin;
+
+beforeAll(async () => {
+  assertBuilt();
+  vault = await startVaultStandin();
+  await enableKv2(vault, 'secret');
+});
+
+afterAll(async () => {
+  await killAll();
+  await vault?.stop();
+});
+
+/** A project rendering `value=<KV value>` from secret/data/<path>. */
+async function kvProject(path: string, first: string, onChange?: 'signal' | 'restart' | 'none'): Promise<Project> {
+  await putKv2(vault, 'secret', path, { value: first });
+  return project({
+    secrets: { [`vault:app:secret/data/${path}`]: 'kv' },
+    content: "'value=' + s.kv.data.value + '\\n'",
+    ...(onChange !== undefined ? { onChange } : {}),
+  });
+}
+
+function args(p: Project, ...more: string[]): string[] {
+  return ['--dir', p.conf, '--vault-addr', vault.addr, '--static-refresh', '100ms', ...more];
+}
+
+const env = (p: Project): Record<string, string> => ({ VAULT_TOKEN: 'root', RECORDER_SIGNAL_CONFIG: '1', ...p.recorderEnv });
+
+describe.concurrent('files change', () => {
+  it('"signal" (the default --on-change): SIGHUP to the same process, which then reads the new file; no restart', async ({ expect }) => {
+    const p = await kvProject('changes/signal', 'one');
+    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { env: env(p) });
+    const start = await p.recorder.waitForStart();
+    expect(start.config).toBe('value=one\n');
+
+    await putKv2(vault, 'secret', 'changes/signal', { value: 'two' });
+    const ev = await p.recorder.waitFor((e) => e.some((x) => x.event === 'signal'), 'a signal');
+    const sig = ev.find((x) => x.event === 'signal')!;
+    expect(sig).toMatchObject({ signal: 'SIGHUP', pid: start.pid, config: 'value=two\n' });
+    await sleep(600); // longer than --wait's max: nothing else follows
+    expect(p.recorder.events().map((e) => [e.event, e.signal, e.pid])).toEqual([
+      ['start', undefined, start.pid],
+      ['signal', 'SIGHUP', start.pid],
+    ]);
+    expect(t.logsMatching('command started')).toHaveLength(1);
+    expect((await t.stop()).code).toBe(0);
+  });
+
+  it('on_change "signal" with --reload-signal SIGUSR1: the command gets SIGUSR1, not SIGHUP', async ({ expect }) => {
+    const p = await kvProject('changes/usr1', 'one', 'signal');
+    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--reload-signal', 'SIGUSR1'), { env: env(p) });
+    const start = await p.recorder.waitForStart();
+
+    await putKv2(vault, 'secret', 'changes/usr1', { value: 'two' });
+    await p.recorder.waitFor((e) => e.some((x) => x.event === 'signal'), 'a signal');
+    await sleep(600);
+    const ev = p.recorder.events();
+    expect(ev.map((e) => [e.event, e.signal, e.pid])).toEqual([
+      ['start', undefined, start.pid],
+      ['signal', 'SIGUSR1', start.pid],
+    ]);
+    expect(ev[1]!.config).toBe('value=two\n');
+    expect((await t.stop()).code).toBe(0);
+  });
+
+  it('on_change "restart": SIGTERM to the old process, a new process starts and reads the new file', async ({ expect }) => {
+    const p = await kvProject('changes/restart', 'one', 'restart');
+    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { env: env(p) });
+    const first = await p.recorder.waitForStart();
+    expect(first.config).toBe('value=one\n');
+
+    await putKv2(vault, 'secret', 'changes/restart', { value: 'two' });
+    const second = await p.recorder.waitForStart(2);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.config).toBe('value=two\n');
+    const ev = p.recorder.events();
+    expect(ev.map((e) => [e.event, e.signal, e.pid])).toEqual([
+      ['start', undefined, first.pid],
+      ['signal', 'SIGTERM', first.pid],
+      ['exit', undefined, first.pid],
+      ['start', undefined, second.pid],
+    ]);
+    // The old process was gone before the new one started.
+    expect(second.t).toBeGreaterThanOrEqual(ev[2]!.t);
+    expect(t.logsMatching('command started').map((l) => l.pid)).toEqual([first.pid, second.pid]);
+    expect(t.exit).toBeUndefined();
+    expect((await t.stop()).code).toBe(0);
+  });
+
+  it('on_change "none" (overriding --on-change restart): the file is rewritten, the command is left alone', async ({ expect }) => {
+    const p = await kvProject('changes/none', 'one', 'none');
+    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--on-change', 'restart'), { env: env(p) });
+    const start = await p.recorder.waitForStart();
+    await putKv2(vault, 'secret', 'changes/none', { value: 'two' });
+    await t.waitForLog('template rendered: files changed');
+    expect(readFileSync(p.output, 'utf8')).toBe('value=two\n');
+    await sleep(800); // longer than --wait's max
+    expect(p.recorder.events().map((e) => [e.event, e.pid])).toEqual([['start', start.pid]]);
+    expect((await t.stop()).code).toBe(0);
+  });
+
+  it('three changes inside the wait window (--wait 1s:3s, writes 200 ms apart) give exactly one SIGHUP', async ({ expect }) => {
+    const p = await kvProject('changes/burst', 'v0');
+    const t = startTconfd(args(p, '--wait', '1s:3s'), { env: env(p) });
+    const start = await p.recorder.waitForStart();
+
+    for (const v of ['v1', 'v2', 'v3']) {
+      await putKv2(vault, 'secret', 'changes/burst', { value: v });
+      await sleep(200);
+    }
+    await p.recorder.waitFor((e) => e.some((x) => x.event === 'signal'), 'the SIGHUP');
+    // Well past the 1 s quiet period after the SIGHUP: no second one.
+    await sleep(1_500);
+    const signals = p.recorder.signals();
+    expect(signals).toHaveLength(1);
+    expect(signals[0]).toMatchObject({ signal: 'SIGHUP', pid: start.pid, config: 'value=v3\n' });
+    // The burst really was several renderings that changed the file, coalesced into that one signal...
+    const changed = t.logsMatching('template rendered: files changed');
+    expect(changed.length).toBeGreaterThanOrEqual(2);
+    // ...and the signal came after 1 s of quiet following the last of them.
+    expect(signals[0]!.t - changed.at(-1)!.time).toBeGreaterThanOrEqual(950);
+    expect(readFileSync(p.output, 'utf8')).toBe('value=v3\n');
+    expect(p.recorder.starts()).toHaveLength(1);
+    expect((await t.stop()).code).toBe(0);
+  });
+});

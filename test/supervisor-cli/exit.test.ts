@@ -1,0 +1,136 @@
+/**
+ * Through the real CLI: tconfd's exit status is the command's (its code, 128+N for signal N), a command that ignores
+ * SIGTERM is SIGKILLed after --kill-timeout, and crashes are restarted with a growing backoff until --max-restarts.
+ */
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { assertBuilt, killAll, project, startTconfd, waitFor, type Project } from './helpers.js';
+
+beforeAll(assertBuilt);
+afterAll(killAll);
+
+/** An env-only project: no Vault, the file is `greeting=hi`. */
+function envProject(): Project {
+  return project({ secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.concurrent('exit status', () => {
+  it('SIGTERM to tconfd reaches the command, and tconfd exits with its status (RECORDER_EXIT_CODE=7 -> 7)', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', RECORDER_EXIT_CODE: '7', ...p.recorderEnv } });
+    const start = await p.recorder.waitForStart();
+    expect(start.config).toBe('greeting=hi\n');
+    t.signal('SIGTERM');
+    const exit = await t.waitExit();
+    expect(exit).toMatchObject({ code: 7, signal: null });
+    expect(p.recorder.events().map((e) => [e.event, e.signal, e.code])).toEqual([
+      ['start', undefined, undefined],
+      ['signal', 'SIGTERM', undefined],
+      ['exit', undefined, 7],
+    ]);
+  });
+
+  it('a command killed by a signal gives 128+N: SIGTERM to a bare `sleep` -> 143; SIGKILL from outside -> 137', async ({ expect }) => {
+    const p1 = envProject();
+    const t1 = startTconfd(['--dir', p1.conf], { env: { GREETING: 'hi' }, command: ['sleep', '30'] });
+    const p2 = envProject();
+    const t2 = startTconfd(['--dir', p2.conf], { env: { GREETING: 'hi' }, command: ['sleep', '30'] });
+
+    const sleep1 = await t1.childPid();
+    t1.signal('SIGTERM');
+    expect(await t1.waitExit()).toMatchObject({ code: 143, signal: null });
+    expect(isAlive(sleep1)).toBe(false);
+
+    const sleep2 = await t2.childPid();
+    process.kill(sleep2, 'SIGKILL');
+    expect(await t2.waitExit()).toMatchObject({ code: 137, signal: null });
+    expect(t2.logsMatching('the command ended: stopping')).toHaveLength(1);
+  });
+
+  it('a command that ignores SIGTERM is SIGKILLed after --kill-timeout 500ms, and tconfd exits 137', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf, '--kill-timeout', '500ms'], {
+      env: { GREETING: 'hi', RECORDER_IGNORE_TERM: '1', ...p.recorderEnv },
+    });
+    const start = await p.recorder.waitForStart();
+    const sentAt = Date.now();
+    t.signal('SIGTERM');
+    const exit = await t.waitExit();
+    expect(exit).toMatchObject({ code: 137, signal: null });
+    const took = exit.at - sentAt;
+    expect(took).toBeGreaterThanOrEqual(480);
+    expect(took).toBeLessThan(5_000);
+    // It got SIGTERM, did not exit by itself, and is gone.
+    expect(p.recorder.events().map((e) => [e.event, e.signal])).toEqual([
+      ['start', undefined],
+      ['signal', 'SIGTERM'],
+    ]);
+    expect(isAlive(start.pid)).toBe(false);
+    expect(t.logsMatching('the command did not stop in time: SIGKILL')).toHaveLength(1);
+  });
+
+  it('--restart on-failure restarts a crashing command with growing gaps; --max-restarts 2 then gives up with its status', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure', '--max-restarts', '2'], {
+      env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '3', ...p.recorderEnv },
+    });
+    const exit = await t.waitExit(15_000);
+    expect(exit).toMatchObject({ code: 3, signal: null });
+    const starts = p.recorder.starts();
+    const pids = starts.map((s) => s.pid);
+    expect(new Set(pids).size).toBe(3); // the first start and two restarts, each a new process
+    for (const s of starts) expect(s.config).toBe('greeting=hi\n');
+    expect(p.recorder.events().filter((e) => e.event === 'exit').map((e) => e.code)).toEqual([3, 3, 3]);
+    // Backoff: ~1 s before the first restart, ~2 s before the second.
+    const gap1 = starts[1]!.t - starts[0]!.t;
+    const gap2 = starts[2]!.t - starts[1]!.t;
+    expect(gap1).toBeGreaterThanOrEqual(1_000);
+    expect(gap2).toBeGreaterThan(gap1 + 500);
+    expect(t.logsMatching('the command keeps exiting: giving up')).toHaveLength(1);
+  });
+
+  it('--restart never (the default): the crashed command\'s exit code becomes tconfd\'s, without a restart', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf, '--restart', 'never'], {
+      env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '5', ...p.recorderEnv },
+    });
+    const p0 = envProject();
+    const t0 = startTconfd(['--dir', p0.conf], {
+      env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '4', ...p0.recorderEnv },
+    });
+    expect(await t.waitExit()).toMatchObject({ code: 5, signal: null });
+    expect(await t0.waitExit()).toMatchObject({ code: 4, signal: null });
+    await waitFor(() => p.recorder.events().length >= 2, 'the recorder log');
+    expect(p.recorder.events().map((e) => [e.event, e.code])).toEqual([
+      ['start', undefined],
+      ['exit', 5],
+    ]);
+    expect(p0.recorder.starts()).toHaveLength(1);
+  });
+
+  it('a command that cannot be started gives a shell\'s statuses: 127 when not found, 126 when not executable', async ({ expect }) => {
+    const p = envProject();
+    const missing = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi' }, command: ['/nonexistent/tconfd-app'] });
+    const notExe = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi' }, command: [p.output] });
+    expect(await missing.waitExit()).toMatchObject({ code: 127, signal: null });
+    expect(await notExe.waitExit()).toMatchObject({ code: 126, signal: null });
+    expect(missing.logs().some((l) => l.level >= 50 && String(l.err).includes('/nonexistent/tconfd-app'))).toBe(true);
+  });
+
+  it('--restart on-failure does not restart a command that exits 0: tconfd exits 0', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure'], {
+      env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '0', ...p.recorderEnv },
+    });
+    expect(await t.waitExit()).toMatchObject({ code: 0, signal: null });
+    expect(p.recorder.starts()).toHaveLength(1);
+  });
+});

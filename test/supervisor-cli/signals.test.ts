@@ -1,0 +1,63 @@
+/**
+ * Through the real CLI: signals sent to tconfd reach the command unchanged (and neither restart it nor stop tconfd),
+ * and a second SIGTERM during a slow shutdown kills the command at once.
+ */
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { assertBuilt, killAll, project, sleep, startTconfd, type Project } from './helpers.js';
+
+beforeAll(assertBuilt);
+afterAll(killAll);
+
+function envProject(): Project {
+  return project({ secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
+}
+
+describe.concurrent('signals', () => {
+  it('SIGUSR1, SIGHUP, SIGUSR2 and SIGWINCH sent to tconfd are forwarded unchanged to the same command process', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', ...p.recorderEnv } });
+    const start = await p.recorder.waitForStart();
+    const sent = ['SIGUSR1', 'SIGHUP', 'SIGUSR2', 'SIGWINCH'] as const;
+    for (const sig of sent) {
+      t.signal(sig);
+      await p.recorder.waitFor((ev) => ev.some((e) => e.signal === sig), `${sig} forwarded`);
+    }
+    await sleep(200);
+    expect(p.recorder.events().map((e) => [e.event, e.signal ?? null, e.pid])).toEqual([
+      ['start', null, start.pid],
+      ...sent.map((sig) => ['signal', sig, start.pid]),
+    ]);
+    // Still running, not restarted.
+    expect(t.exit).toBeUndefined();
+    expect(t.logsMatching('command started')).toHaveLength(1);
+    expect((await t.stop()).code).toBe(0);
+  });
+
+  it('a second SIGTERM during shutdown kills the command at once (it ignores SIGTERM, --kill-timeout 30s)', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf, '--kill-timeout', '30s'], {
+      env: { GREETING: 'hi', RECORDER_IGNORE_TERM: '1', ...p.recorderEnv },
+    });
+    const start = await p.recorder.waitForStart();
+    t.signal('SIGTERM');
+    await p.recorder.waitFor((ev) => ev.some((e) => e.signal === 'SIGTERM'), 'the first SIGTERM forwarded');
+    await sleep(300);
+    expect(t.exit).toBeUndefined(); // still waiting for the command (30 s)
+    const secondAt = Date.now();
+    t.signal('SIGTERM');
+    const exit = await t.waitExit(5_000);
+    expect(exit).toMatchObject({ code: 137, signal: null });
+    expect(exit.at - secondAt).toBeLessThan(2_000);
+    expect(t.logsMatching('second signal: killing the command now')).toHaveLength(1);
+    expect(() => process.kill(start.pid, 0)).toThrow();
+  });
+
+  it('SIGINT stops tconfd like SIGTERM: forwarded, and tconfd exits with the command\'s status', async ({ expect }) => {
+    const p = envProject();
+    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', RECORDER_EXIT_CODE: '9', ...p.recorderEnv } });
+    await p.recorder.waitForStart();
+    t.signal('SIGINT');
+    expect(await t.waitExit()).toMatchObject({ code: 9, signal: null });
+    expect(p.recorder.signals().map((e) => e.signal)).toEqual(['SIGINT']);
+  });
+});
