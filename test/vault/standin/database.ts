@@ -1,11 +1,24 @@
 /**
- * The database secrets engine with the PostgreSQL plugin's behaviour: dynamic roles created by the role's
- * creation statements, VALID UNTIL moved on renewal (lease expiry + 5 s, as Vault does), and the role dropped on
- * revocation (the role's revocation statements, or the plugin's default REVOKE ... / DROP ROLE sequence).
+ * The database secrets engine with the behaviour of two of Vault's plugins:
+ *
+ * - `postgresql-database-plugin`: dynamic roles created by the role's creation statements, VALID UNTIL moved on
+ *   renewal (lease expiry + 5 s, as Vault does), and the role dropped on revocation (the role's revocation
+ *   statements, or the plugin's default REVOKE ... / DROP ROLE sequence). Driver: pg.
+ * - `mysql-database-plugin` (and the `mysql-aurora`/`mysql-rds`/`mysql-legacy` variants with their 16-character user
+ *   names): connection_url is a Go DSN (`{{username}}:{{password}}@tcp(127.0.0.1:3306)/`), user names follow the
+ *   plugin's default template (`v-<display_name|10>-<role|10>-<random 20>-<unix time>`, truncated to 32), renewal
+ *   runs nothing (the plugin ignores expiration changes), and revocation runs the role's revocation statements or
+ *   the plugin's default `REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{{name}}'@'%'; DROP USER '{{name}}'@'%'`.
+ *   Driver: mysql2 (MySQL or MariaDB).
+ *
+ * Statements run in one transaction per operation, split on `;` as the plugins do. `database/rotate-root/<name>`
+ * changes the configured user's password (root_rotation_statements, or the plugin's default ALTER ROLE / ALTER
+ * USER) and reconnects with it, as Vault does.
  *
  * A connection_url starting with `memory://` keeps the users in memory instead (no database), for fast tests;
  * they are visible through VaultStandin.databaseUsers().
  */
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { Core } from './core.js';
 import type { Backend, LeaseEntry, LogicalRequest, LogicalResponse, RenewAnswer } from './types.js';
@@ -25,17 +38,37 @@ import {
 } from './util.js';
 
 export const DEFAULT_RENEW_STATEMENT = `ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}';`;
+/** The PostgreSQL plugin's default root credential rotation. */
+export const PG_DEFAULT_ROOT_ROTATION = `ALTER ROLE "{{username}}" WITH PASSWORD '{{password}}';`;
+/** The MySQL plugin's defaults (plugins/database/mysql/mysql.go). */
+export const MYSQL_DEFAULT_REVOCATION = `REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{{name}}'@'%'; DROP USER '{{name}}'@'%'`;
+export const MYSQL_DEFAULT_ROOT_ROTATION = `ALTER USER '{{username}}'@'%' IDENTIFIED BY '{{password}}';`;
+
+type Engine = 'postgresql' | 'mysql';
+
+/** The plugins of Vault's catalog this stand-in implements, and their default user name template. */
+const PLUGINS: Record<string, { engine: Engine; legacyUsername: boolean }> = {
+  'postgresql-database-plugin': { engine: 'postgresql', legacyUsername: false },
+  'mysql-database-plugin': { engine: 'mysql', legacyUsername: false },
+  'mysql-aurora-database-plugin': { engine: 'mysql', legacyUsername: true },
+  'mysql-rds-database-plugin': { engine: 'mysql', legacyUsername: true },
+  'mysql-legacy-database-plugin': { engine: 'mysql', legacyUsername: true },
+};
 
 interface DbConfig {
   name: string;
   pluginName: string;
+  engine: Engine;
+  legacyUsername: boolean;
   connectionUrl: string;
   username: string;
   password: string;
   allowedRoles: string[];
+  rootRotation: string[];
   verifyConnection: boolean;
   memory: boolean;
   pool: pg.Pool | undefined;
+  myPool: mysql.Pool | undefined;
 }
 
 interface DbRole {
@@ -55,7 +88,7 @@ export interface DatabaseUserInfo {
   role: string;
   username: string;
   password: string;
-  /** VALID UNTIL as last set by creation or renewal (lease expiry + 5 s). */
+  /** VALID UNTIL as last set by creation or renewal (lease expiry + 5 s); undefined for MySQL. */
   validUntil: Date | undefined;
   createdAt: number;
   /** True once the revocation ran (the role would be dropped). */
@@ -105,6 +138,92 @@ export function makeUsername(displayName: string, roleName: string): string {
   return u.slice(0, 63);
 }
 
+/**
+ * The MySQL plugin's default username templates: `v-<display_name|10>-<role|10>-<random 20>-<unix_time>` truncated
+ * to 32 characters (mysql-database-plugin), or `v-<role|4>-<random 20>` truncated to 16 (legacy, aurora, rds).
+ */
+export function makeMysqlUsername(displayName: string, roleName: string, legacy = false): string {
+  if (legacy) return `v-${roleName.slice(0, 4)}-${randomAlnum(20)}`.slice(0, 16);
+  const u = `v-${displayName.slice(0, 10)}-${roleName.slice(0, 10)}-${randomAlnum(20)}-${Math.floor(Date.now() / 1000)}`;
+  return u.slice(0, 32);
+}
+
+/** Split statements the way the MySQL plugin does (strutil.ParseArbitraryStringSlice on ';'): no quoting rules. */
+export function splitMysqlStatements(commands: string[]): string[] {
+  const out: string[] = [];
+  for (const cmd of commands) {
+    for (const q of cmd.split(';')) {
+      const t = q.trim();
+      if (t) out.push(t);
+    }
+  }
+  return out;
+}
+
+export interface MysqlDsn {
+  user: string;
+  password: string;
+  /** `tcp` or `unix`. */
+  net: string;
+  host: string;
+  port: number;
+  socketPath: string | undefined;
+  database: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Parse a Go MySQL driver DSN as go-sql-driver/mysql's ParseDSN does:
+ * `[user[:password]@][net[(addr)]]/dbname[?param1=value1&...]`. The last `/` ends the address, the last `@` before
+ * it ends the credentials, and the first `:` in those splits user from password.
+ */
+export function parseMysqlDsn(dsn: string): MysqlDsn {
+  const slash = dsn.lastIndexOf('/');
+  if (slash < 0) throw new Error('invalid DSN: missing the slash separating the database name');
+  let user = '';
+  let password = '';
+  let net = '';
+  let addr = '';
+  const left = dsn.slice(0, slash);
+  if (left !== '') {
+    const at = left.lastIndexOf('@');
+    if (at >= 0) {
+      const cred = left.slice(0, at);
+      const colon = cred.indexOf(':');
+      user = colon >= 0 ? cred.slice(0, colon) : cred;
+      password = colon >= 0 ? cred.slice(colon + 1) : '';
+    }
+    const rest = left.slice(at + 1);
+    const paren = rest.indexOf('(');
+    if (paren >= 0) {
+      if (!rest.endsWith(')')) throw new Error('invalid DSN: did you forget to escape a param value?');
+      net = rest.slice(0, paren);
+      addr = rest.slice(paren + 1, -1);
+    } else {
+      net = rest;
+    }
+  }
+  const tail = dsn.slice(slash + 1);
+  const q = tail.indexOf('?');
+  const database = decodeURIComponent(q >= 0 ? tail.slice(0, q) : tail);
+  const params: Record<string, string> = {};
+  if (q >= 0) for (const [k, v] of new URLSearchParams(tail.slice(q + 1))) params[k] = v;
+  if (net === '') net = 'tcp';
+  if (net === 'unix') {
+    return { user, password, net, host: '', port: 0, socketPath: addr || '/tmp/mysql.sock', database, params };
+  }
+  if (net !== 'tcp' && net !== 'tcp4' && net !== 'tcp6') throw new Error(`invalid DSN: unknown network ${net}`);
+  let host = '127.0.0.1';
+  let port = 3306;
+  if (addr !== '') {
+    const m = /^\[(.*)\](?::(\d+))?$/.exec(addr) ?? /^([^:]*)(?::(\d+))?$/.exec(addr);
+    if (!m) throw new Error(`invalid DSN: bad address ${addr}`);
+    host = m[1] || '127.0.0.1';
+    if (m[2]) port = Number(m[2]);
+  }
+  return { user, password, net, host, port, socketPath: undefined, database, params };
+}
+
 export class DatabaseBackend implements Backend {
   readonly type = 'database';
   private readonly configs = new Map<string, DbConfig>();
@@ -132,12 +251,18 @@ export class DatabaseBackend implements Backend {
     }
     m = /^reset\/(.+)$/.exec(p);
     if (m && req.operation === 'update') {
+      // Vault closes the connection and opens a new one.
       const cfg = this.configs.get(m[1] as string);
-      if (cfg?.pool) {
-        await cfg.pool.end().catch(() => undefined);
-        cfg.pool = undefined;
+      if (cfg) {
+        await this.disconnect(cfg);
+        this.connect(cfg);
       }
       return undefined;
+    }
+    m = /^rotate-root\/(.+)$/.exec(p);
+    if (m) {
+      if (req.operation !== 'update') throw unsupportedOperation();
+      return this.rotateRoot(m[1] as string);
     }
     throw unsupportedPath();
   }
@@ -161,12 +286,12 @@ export class DatabaseBackend implements Backend {
             connection_details: { connection_url: existing.connectionUrl, username: existing.username },
             password_policy: '',
             plugin_name: existing.pluginName,
-            root_credentials_rotate_statements: [],
+            root_credentials_rotate_statements: existing.rootRotation,
           },
         };
       case 'delete':
         if (existing) {
-          await existing.pool?.end().catch(() => undefined);
+          await this.disconnect(existing);
           this.configs.delete(name);
         }
         return undefined;
@@ -178,20 +303,28 @@ export class DatabaseBackend implements Backend {
     const d = req.data;
     const pluginName = String(d['plugin_name'] ?? existing?.pluginName ?? '');
     if (!pluginName) throw badRequest('empty plugin name');
-    if (pluginName !== 'postgresql-database-plugin') {
+    const plugin = PLUGINS[pluginName];
+    if (!plugin) {
       throw badRequest(`error creating database object: invalid database version: plugin not found in the catalog: ${pluginName}`);
     }
     const cfg: DbConfig = {
       name,
       pluginName,
+      engine: plugin.engine,
+      legacyUsername: plugin.legacyUsername,
       connectionUrl: String(d['connection_url'] ?? existing?.connectionUrl ?? ''),
       username: String(d['username'] ?? existing?.username ?? ''),
       password: String(d['password'] ?? existing?.password ?? ''),
       allowedRoles:
         d['allowed_roles'] !== undefined ? parseStringList(d['allowed_roles']) : (existing?.allowedRoles ?? []),
+      rootRotation:
+        d['root_rotation_statements'] !== undefined
+          ? parseStringList(d['root_rotation_statements'], false)
+          : (existing?.rootRotation ?? []),
       verifyConnection: parseBool(d['verify_connection'], true),
       memory: false,
       pool: undefined,
+      myPool: undefined,
     };
     if (!cfg.connectionUrl) throw badRequest('error creating database object: connection_url cannot be empty');
     cfg.memory = cfg.connectionUrl.startsWith('memory://');
@@ -202,6 +335,31 @@ export class DatabaseBackend implements Backend {
           'Password found in connection_url, use a templated url to enable root rotation and prevent read access to password information.',
         );
       }
+      try {
+        this.connect(cfg);
+      } catch (err) {
+        throw badRequest(`error creating database object: ${(err as Error).message}`);
+      }
+      if (cfg.verifyConnection) {
+        try {
+          await this.ping(cfg);
+        } catch (err) {
+          await this.disconnect(cfg);
+          throw badRequest(`error creating database object: error verifying connection: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (existing) await this.disconnect(existing);
+    this.configs.set(name, cfg);
+    return warnings.length ? { data: null, warnings } : undefined;
+  }
+
+  // -------------------------------------------------------------- connections
+
+  /** Open the config's connection pool with its current username and password (no I/O yet). */
+  private connect(cfg: DbConfig): void {
+    if (cfg.memory) return;
+    if (cfg.engine === 'postgresql') {
       const url = cfg.connectionUrl
         .split('{{username}}')
         .join(encodeURIComponent(cfg.username))
@@ -210,18 +368,60 @@ export class DatabaseBackend implements Backend {
       const pool = new pg.Pool({ connectionString: url, max: 4, idleTimeoutMillis: 1000, allowExitOnIdle: true });
       pool.on('error', () => undefined);
       cfg.pool = pool;
-      if (cfg.verifyConnection) {
-        try {
-          await pool.query('SELECT 1');
-        } catch (err) {
-          await pool.end().catch(() => undefined);
-          throw badRequest(`error creating database object: error verifying connection: ${(err as Error).message}`);
-        }
-      }
+      return;
     }
-    await existing?.pool?.end().catch(() => undefined);
-    this.configs.set(name, cfg);
-    return warnings.length ? { data: null, warnings } : undefined;
+    // The MySQL plugin substitutes the raw values into the DSN, then parses it.
+    const dsn = parseMysqlDsn(render(cfg.connectionUrl, { username: cfg.username, password: cfg.password }));
+    cfg.myPool = mysql.createPool({
+      ...(dsn.socketPath !== undefined ? { socketPath: dsn.socketPath } : { host: dsn.host, port: dsn.port }),
+      user: dsn.user,
+      password: dsn.password,
+      ...(dsn.database ? { database: dsn.database } : {}),
+      connectionLimit: 4,
+      maxIdle: 1,
+      idleTimeout: 5000,
+      connectTimeout: 10_000,
+    });
+  }
+
+  private async ping(cfg: DbConfig): Promise<void> {
+    if (cfg.pool) await cfg.pool.query('SELECT 1');
+    else if (cfg.myPool) await cfg.myPool.query('SELECT 1');
+  }
+
+  private async disconnect(cfg: DbConfig): Promise<void> {
+    const { pool, myPool } = cfg;
+    cfg.pool = undefined;
+    cfg.myPool = undefined;
+    await pool?.end().catch(() => undefined);
+    await myPool?.end().catch(() => undefined);
+  }
+
+  /** database/rotate-root/<name>: a new password for the configured user, known only to Vault from now on. */
+  private async rotateRoot(name: string): Promise<undefined> {
+    const cfg = this.configs.get(name);
+    if (!cfg) throw badRequest('no configuration found');
+    if (!cfg.username) throw serverError('unable to rotate root credentials: no username in configuration');
+    const password = randomDbPassword();
+    const stmts = cfg.rootRotation.length
+      ? cfg.rootRotation
+      : [cfg.engine === 'mysql' ? MYSQL_DEFAULT_ROOT_ROTATION : PG_DEFAULT_ROOT_ROTATION];
+    const queries = this.split(cfg, stmts).map((s) => render(s, { name: cfg.username, username: cfg.username, password }));
+    try {
+      await this.runTx(cfg, queries);
+    } catch (err) {
+      throw serverError(`failed to update user: ${(err as Error).message}`);
+    }
+    cfg.password = password;
+    if (!cfg.memory) {
+      await this.disconnect(cfg);
+      this.connect(cfg);
+    }
+    return undefined;
+  }
+
+  private split(cfg: DbConfig, commands: string[]): string[] {
+    return cfg.engine === 'mysql' ? splitMysqlStatements(commands) : splitStatements(commands);
   }
 
   // -------------------------------------------------------------- roles
@@ -291,14 +491,16 @@ export class DatabaseBackend implements Backend {
       nowMs: Date.now(),
     });
     const expiration = new Date(Date.now() + ttl * 1000 + 5000);
-    const username = makeUsername(req.token?.displayName ?? 'token', name);
+    const displayName = req.token?.displayName ?? 'token';
+    const username =
+      cfg.engine === 'mysql' ? makeMysqlUsername(displayName, name, cfg.legacyUsername) : makeUsername(displayName, name);
     const password = randomDbPassword();
     const user: DatabaseUserInfo = {
       config: cfg.name,
       role: name,
       username,
       password,
-      validUntil: expiration,
+      validUntil: cfg.engine === 'mysql' ? undefined : expiration,
       createdAt: Date.now(),
       dropped: false,
       droppedAt: undefined,
@@ -306,7 +508,7 @@ export class DatabaseBackend implements Backend {
       mount: req.mount.path,
     };
     const vars = { name: username, username, password, expiration: pgExpiration(expiration) };
-    const queries = splitStatements(role.creation).map((s) => render(s, vars));
+    const queries = this.split(cfg, role.creation).map((s) => render(s, vars));
     try {
       await this.runTx(cfg, queries);
     } catch (err) {
@@ -327,6 +529,7 @@ export class DatabaseBackend implements Backend {
 
   private async runTx(cfg: DbConfig, queries: string[]): Promise<void> {
     if (cfg.memory) return;
+    if (cfg.engine === 'mysql') return this.runMysqlTx(cfg, queries);
     const pool = cfg.pool;
     if (!pool) throw new Error('database connection is closed');
     const client = await pool.connect();
@@ -339,6 +542,23 @@ export class DatabaseBackend implements Backend {
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  /** As the MySQL plugin: one transaction, statements sent as text (not prepared: GRANT and others cannot be). */
+  private async runMysqlTx(cfg: DbConfig, queries: string[]): Promise<void> {
+    const pool = cfg.myPool;
+    if (!pool) throw new Error('database connection is closed');
+    const conn = await pool.getConnection();
+    try {
+      await conn.query('START TRANSACTION');
+      for (const q of queries) await conn.query(q);
+      await conn.query('COMMIT');
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      conn.release();
     }
   }
 
@@ -362,7 +582,8 @@ export class DatabaseBackend implements Backend {
       startMs: lease.issueTime,
       nowMs: Date.now(),
     }).ttl;
-    if (ttl > 0) {
+    // The MySQL plugin ignores expiration changes: a renewal only extends the lease.
+    if (ttl > 0 && cfg.engine === 'postgresql') {
       const username = String(lease.internal['username'] ?? '');
       const expiration = new Date(Date.now() + ttl * 1000 + 5000);
       const vars = { name: username, username, expiration: pgExpiration(expiration) };
@@ -387,7 +608,10 @@ export class DatabaseBackend implements Backend {
     const user = this.users.get(`${cfg.name}\u0000${username}`);
     let queries: string[];
     if (role && role.revocation.length) {
-      queries = splitStatements(role.revocation).map((s) => render(s, { name: username, username }));
+      queries = this.split(cfg, role.revocation).map((s) => render(s, { name: username, username }));
+      await this.runTx(cfg, queries);
+    } else if (cfg.engine === 'mysql') {
+      queries = splitMysqlStatements([MYSQL_DEFAULT_REVOCATION]).map((s) => render(s, { name: username, username }));
       await this.runTx(cfg, queries);
     } else {
       queries = await this.defaultRevoke(cfg, username);
@@ -447,8 +671,7 @@ export class DatabaseBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.configs.values()].map((c) => c.pool?.end().catch(() => undefined)));
-    for (const c of this.configs.values()) c.pool = undefined;
+    await Promise.all([...this.configs.values()].map((c) => this.disconnect(c)));
   }
 }
 
