@@ -55,7 +55,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const scheduler = createScheduler({
     clock,
     logger,
-    timing: { staticRefreshMs: settings.leases.staticRefreshMs, graceMs: settings.leases.revokeGraceMs },
+    timing: {
+      staticRefreshMs: settings.leases.staticRefreshMs,
+      graceMs: settings.leases.revokeGraceMs,
+      // A failed renewal or acquisition backs off like a failed Vault request (--vault-retry-min/--vault-retry-max).
+      backoffInitialMs: Math.max(1, settings.vault.retry.initialMs),
+      backoffMaxMs: Math.max(1, settings.vault.retry.initialMs, settings.vault.retry.maxMs),
+    },
   });
 
   // ---- secrets and tokens --------------------------------------------------------------------------------------
@@ -63,13 +69,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const renders = new RenderQueue(pipeline, logger, metrics, (outcomes) => onFilesChanged(outcomes));
 
   if (vault !== undefined) {
+    // The token each lease grant was obtained with: a replaced lease is revoked with it, before that token itself is
+    // revoked (a token may be allowed to revoke the leases it created, not those of another token).
+    const obtainedWith = new WeakMap<Grant<unknown>, string>();
     for (const spec of pipeline.vaultSecrets()) {
       const current = pipeline.current(spec.raw);
       if (current === undefined || !keptFresh(current.lifetime)) continue;
+      const initial = grantFromFetched(current);
+      const initialToken = vault.tokens.grant(spec.role)?.token;
+      if (initialToken !== undefined) obtainedWith.set(initial, initialToken);
       const handle = scheduler.hold<unknown>(
         {
           name: spec.raw,
-          acquire: async ({ signal }) => grantFromFetched(await vault.source.fetch(spec, signal)),
+          acquire: async ({ signal }) => {
+            const token = await vault.tokens.get(spec.role, signal);
+            const grant = grantFromFetched(await vault.source.fetch(spec, signal));
+            obtainedWith.set(grant, token);
+            return grant;
+          },
           ...(current.lifetime.kind === 'lease' && current.lifetime.renewable
             ? {
                 renew: async (grant, { signal, incrementSec }) => {
@@ -84,7 +101,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
             ? {
                 release: async (grant, signal) => {
                   const l = grant.lifetime as Extract<Lifetime, { kind: 'lease' }>;
-                  await vault.client.revokeLease(await vault.tokens.get(spec.role, signal), l.leaseId, signal);
+                  const token = obtainedWith.get(grant) ?? (await vault.tokens.get(spec.role, signal));
+                  await vault.client.revokeLease(token, l.leaseId, signal);
                 },
               }
             : {}),
@@ -99,7 +117,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
             await renders.render(pipeline.usersOf(spec.raw));
           },
         },
-        grantFromFetched(current),
+        initial,
       );
       secretHandles.set(spec.raw, { spec, handle });
     }

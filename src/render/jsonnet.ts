@@ -54,7 +54,9 @@ export class JsonnetEvaluator {
     try {
       outputs = await vm.evaluateFileMulti(templatePath);
     } catch (err) {
-      if (err instanceof JsonnetError || err instanceof Error) throw new TemplateError(template, err.message);
+      if (err instanceof JsonnetError || err instanceof Error) {
+        throw new TemplateError(template, redactSecrets(err.message, input.secrets));
+      }
       throw err;
     }
     const files = new Map<string, string>();
@@ -63,6 +65,28 @@ export class JsonnetEvaluator {
     }
     return files;
   }
+}
+
+/**
+ * libjsonnet quotes the offending value in some errors (std.base64Decode, std.parseInt, ...): every secret string of
+ * 4 characters or more, as is and JSON-escaped, becomes [redacted], so that a template error never carries a secret
+ * into logs or the exit message.
+ */
+export function redactSecrets(message: string, secrets: unknown): string {
+  const values = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (v.length >= 4) values.add(v).add(JSON.stringify(v).slice(1, -1));
+    } else if (Array.isArray(v)) {
+      v.forEach(walk);
+    } else if (v !== null && typeof v === 'object') {
+      Object.values(v).forEach(walk);
+    }
+  };
+  walk(secrets);
+  let out = message;
+  for (const s of [...values].sort((a, b) => b.length - a.length)) out = out.split(s).join('[redacted]');
+  return out;
 }
 
 /** A string is written as-is (with a trailing newline added if missing, as rconfd does); anything else as JSON. */

@@ -1,0 +1,148 @@
+/**
+ * Scenario 4: the Vault token of a JWT login (token_ttl 2 s, token_max_ttl 5 s) is renewed, then replaced by a fresh
+ * login as it nears its max TTL; the leases the old token created are obtained again with the new token (and
+ * rendered) before the old token is revoked, so the secrets keep working. The grace (300 ms) is shorter than what
+ * is left of the old token when it is replaced (≥ 0.6 s with these TTLs), as with real TTLs (minutes or hours): the
+ * replaced lease is revoked by tconfd with the old token, then the old token ends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allOutput, killAll, readJson, startTconfd, tempDirs, waitFor, type Tconfd } from './tconfd.js';
+import { requireStandin } from '../vault/target.js';
+import {
+  database,
+  jwtAuth,
+  jwtRole,
+  kv,
+  liveLeases,
+  marker,
+  paths,
+  policy,
+  projectFiles,
+  startWorld,
+  tokenAlive,
+  type World,
+} from './world.js';
+
+const tmp = tempDirs();
+let world: World;
+let jwt: string;
+const kvValue = marker('kv');
+const rendered: string[] = [];
+
+interface Rendered {
+  secrets: { db: { username: string; password: string }; kv: { data: { password: string } }; self: { id: string; accessor: string } };
+}
+
+beforeAll(async () => {
+  world = await startWorld();
+  await database(world, [{ name: 'app', defaultTtl: 60, maxTtl: 3600 }]);
+  await kv(world, 'app', { password: kvValue });
+  await policy(world, 'app', { 'database/creds/app': ['read'], 'secret/data/app': ['read'] });
+  const issuer = await jwtAuth(world);
+  await jwtRole(world, 'app', ['app'], 2, 5);
+  jwt = await issuer.sign();
+});
+
+afterAll(async () => {
+  await killAll();
+  await world?.stop();
+  tmp.cleanup();
+});
+
+describe('a JWT login token renewed, then replaced at its max TTL', () => {
+  let t: Tconfd;
+  let out: string;
+  let first: Rendered;
+
+  beforeAll(async () => {
+    const root = tmp.make(
+      projectFiles({
+        'vault:app:database/creds/app': 'db',
+        'vault:app:secret/data/app': 'kv',
+        // lookup-self answers the token itself (data.id): lets the test follow which token tconfd uses.
+        'vault:app:auth/token/lookup-self': 'self',
+      }),
+    );
+    out = paths(root).file();
+    t = startTconfd(
+      ['-d', paths(root).conf, '-D', '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', '--revoke-grace', '300ms', '--static-refresh', '1s'],
+      { env: { CI_JOB_JWT: jwt } },
+    );
+    await t.ready();
+    rendered.push(await t.waitForFile(out));
+    first = JSON.parse(rendered[0]!) as Rendered;
+  });
+
+  it('renews the token (auth/token/renew-self) before logging in again', async () => {
+    await t.waitForLog((l) => l.msg === 'renewed' && l['holding'] === 'Vault token for role "app"', { timeoutMs: 4000 });
+    if (world.standin) expect(world.standin.count({ method: 'POST', path: 'auth/token/renew-self' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('logs in again at the max TTL; the lease is obtained again with the new token before the old token is revoked', async (ctx) => {
+    const oldToken = first.secrets.self.id;
+    const text = await t.waitForFile(out, (c) => !c.includes(first.secrets.db.username), 8000);
+    const renderedAt = Date.now();
+    rendered.push(text);
+    const second = JSON.parse(text) as Rendered;
+    // The new credentials were rendered while the old token (and so the old lease) still lived.
+    expect(second.secrets.db.username).not.toBe(first.secrets.db.username);
+    await waitFor('a second login', () => t.logs('logged in to Vault').length >= 2, { timeoutMs: 3000 });
+    expect(t.logs('new Vault token: obtaining its leases again').length).toBeGreaterThanOrEqual(1);
+
+    // The lookup-self secret follows the token: a different token, the old one revoked (after the grace).
+    const third = JSON.parse(await t.waitForFile(out, (c) => !c.includes(oldToken), 4000)) as Rendered;
+    rendered.push(JSON.stringify(third));
+    const newToken = third.secrets.self.id;
+    await waitFor('the old token to be revoked', async () => !(await tokenAlive(world, oldToken)), { timeoutMs: 5000 });
+    expect(await tokenAlive(world, newToken)).toBe(true);
+    // Only the lease of the new token is left.
+    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1, { timeoutMs: 5000 });
+
+    const standin = requireStandin(world.target, ctx, 'request counts and revocation times');
+    expect(standin.count({ method: 'POST', path: 'auth/jwt/login' })).toBeGreaterThanOrEqual(2);
+    const logins = standin.tokens().filter((tk) => tk.path === 'auth/jwt/login');
+    const oldTk = logins.find((tk) => tk.accessor === first.secrets.self.accessor)!;
+    const newTk = logins.find((tk) => tk.accessor === third.secrets.self.accessor)!;
+    expect(oldTk.revoked).toBe(true);
+    expect(newTk.revoked).toBe(false);
+    const dbLeases = standin.leases().filter((l) => l.path === 'database/creds/app');
+    const replacement = dbLeases.find((l) => l.creatingTokenAccessor === newTk.accessor);
+    expect(replacement, 'a lease created with the new token').toBeDefined();
+    // Obtained again with the new token before the old one was revoked (by tconfd, before its max TTL).
+    expect(replacement!.issuedAt).toBeLessThan(oldTk.revokedAt!);
+    expect(renderedAt).toBeLessThan(oldTk.revokedAt! + 200);
+    expect(oldTk.revokedAt!).toBeLessThanOrEqual(oldTk.expiresAt! + 50);
+    const user = standin.databaseUsers().find((u) => u.username === second.secrets.db.username);
+    expect(user?.dropped).toBe(false);
+  });
+
+  it('the secrets keep working with the new token: renewals, reads and no error', async () => {
+    const from = t.lines.length;
+    await t.waitForLog((l) => l.msg === 'secret read again: unchanged' && l['secret'] === 'vault:app:secret/data/app', { from, timeoutMs: 4000 });
+    expect(readJson<Rendered>(out).secrets.kv.data.password).toBe(kvValue);
+    // A third login (the second token also reaches its max TTL) goes the same way.
+    await waitFor('a third login', () => t.logs('logged in to Vault').length >= 3, { timeoutMs: 8000, detail: () => t.tail() });
+    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1, { timeoutMs: 5000 });
+    rendered.push(await t.waitForFile(out));
+    expect(t.running).toBe(true);
+    expect(t.logs((l) => l.level >= 50)).toEqual([]);
+    // Replaced leases are revoked with the token that obtained them, which may do so (before it is revoked itself).
+    expect(t.logs(/^release of .* failed/)).toEqual([]);
+    expect(await t.stop()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('secrecy', () => {
+  it('no JWT, Vault token, database password or KV value appears in any output', () => {
+    const text = allOutput();
+    const secrets = new Set<string>([jwt, kvValue]);
+    for (const f of rendered) {
+      const r = JSON.parse(f) as Rendered;
+      secrets.add(r.secrets.db.password);
+      secrets.add(r.secrets.self.id);
+    }
+    for (const u of world.standin?.databaseUsers() ?? []) secrets.add(u.password);
+    expect(secrets.size).toBeGreaterThanOrEqual(6);
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
+});
