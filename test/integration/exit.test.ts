@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allOutput, killAll, readJson, ROOT, sleep, startTconfd, tempDirs } from './tconfd.js';
 import { requireStandin } from '../vault/target.js';
+import { writePolicy } from '../vault/setup.js';
 import {
   database,
   jwtAuth,
@@ -125,6 +126,31 @@ describe('exit', () => {
     const standin = requireStandin(world.target, ctx, 'revocation times');
     const exitAt = events().at(-1)!.t;
     expect(standin.leases().find((l) => l.id === lease)!.revokedAt!).toBeGreaterThanOrEqual(exitAt);
+  });
+
+  it('without sys/leases/revoke in its policy, revoking its login token on exit still revokes its leases', async () => {
+    // Vault's default policy does not allow sys/leases/revoke; leases die with the token that created them.
+    await writePolicy(
+      world.target,
+      'norevoke',
+      'path "database/creds/app" {\n  capabilities = ["read"]\n}\npath "auth/token/lookup-self" {\n  capabilities = ["read"]\n}\n',
+    );
+    await jwtRole(world, 'norevoke', ['norevoke'], '1h', '2h');
+    const root = tmp.make(
+      projectFiles({ 'vault:norevoke:database/creds/app': 'db', 'vault:norevoke:auth/token/lookup-self': 'self' }),
+    );
+    const before = new Set(await liveLeases(world, 'database/creds/app'));
+    const t = startTconfd(['-d', paths(root).conf, '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', '-D'], {
+      env: { CI_JOB_JWT: jwt },
+    });
+    await t.ready();
+    const r = readJson<Rendered>(paths(root).file());
+    rendered.push(r);
+    const [lease] = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
+    expect(await leaseAlive(world, lease!)).toBe(true);
+    expect(await t.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await tokenAlive(world, r.secrets.self.id)).toBe(false);
+    expect(await leaseAlive(world, lease!)).toBe(false);
   });
 
   it('SIGINT revokes as well', async () => {

@@ -94,12 +94,11 @@ export async function database(world: World, roles: Array<{ name: string; defaul
 
 
 /**
- * An ACL policy from path -> capabilities. Against a real Vault, revoking a lease (sys/leases/revoke) takes a policy
- * that allows it, so it is added there; the stand-in lets a token revoke the leases it created with the default
- * policy, which the tests use to check that tconfd revokes a lease with the token that obtained it.
+ * An ACL policy from path -> capabilities, plus update on sys/leases/revoke: as in Vault, revoking a lease (even one's
+ * own) takes a policy that allows it, and README's policy for tconfd grants it.
  */
 export async function policy(world: World, name: string, paths: Record<string, string[]>): Promise<void> {
-  if (world.target.kind === 'real') paths = { 'sys/leases/revoke': ['update'], ...paths };
+  paths = { 'sys/leases/revoke': ['update'], ...paths };
   const hcl = Object.entries(paths)
     .map(([p, caps]) => `path "${p}" {\n  capabilities = ${JSON.stringify(caps)}\n}\n`)
     .join('\n');
