@@ -278,8 +278,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   coalescer.close();
   await renders.idle();
   const revoke = settings.leases.revokeOnExit;
+  const held = scheduler.snapshot();
+  const leases = held.filter((h) => h.kind === 'lease').length;
+  const tokens = vault === undefined ? 0 : vault.tokens.grants().filter(([, g]) => g.byLogin).length;
   await scheduler.stop({ revoke });
-  if (revoke && vault !== undefined) logger.info('leases and tokens revoked');
+  if (revoke && leases + tokens > 0) logger.info({ leases, tokens }, 'leases and tokens revoked');
   await health?.close();
   await vault?.client.close();
   return code;

@@ -50,7 +50,7 @@ function builder(version: string) {
       'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
       'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
       'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
-      auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'token if VAULT_TOKEN or --vault-token-file is set, else kubernetes', group: 'Vault auth:' },
+      auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'jwt/kubernetes with -T or -l, else token with VAULT_TOKEN, else kubernetes', group: 'Vault auth:' },
       'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
       token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
       'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
@@ -206,7 +206,15 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
   const rawAddr = str(a['vault-addr']) ?? str(env.VAULT_ADDR) ?? str(env.VAULT_URL);
   const addr = rawAddr === undefined ? undefined : normaliseVaultAddr(rawAddr);
   const tokenFile = str(a['vault-token-file']);
-  const method = (str(a.auth) ?? (tokenFile !== undefined || str(env.VAULT_TOKEN) !== undefined ? 'token' : 'kubernetes')) as AuthKind;
+  // Without --auth: rconfd's -T or -l mean a JWT login (named jwt when the login path is a jwt mount); else a given
+  // token (VAULT_TOKEN, --vault-token-file); else the Kubernetes service-account login, as rconfd.
+  const givenLogin = str(a['login-path']);
+  const method = (str(a.auth) ??
+    (str(a.token) !== undefined || givenLogin !== undefined
+      ? /(^|\/)auth\/jwt[^/]*\/login\/?$/.test(givenLogin ?? '') ? 'jwt' : 'kubernetes'
+      : tokenFile !== undefined || str(env.VAULT_TOKEN) !== undefined
+        ? 'token'
+        : 'kubernetes')) as AuthKind;
   const defaultLogin = method === 'jwt' ? 'auth/jwt/login' : method === 'approle' ? 'auth/approle/login' : 'auth/kubernetes/login';
   const loginPath = (str(a['login-path']) ?? defaultLogin).replace(/^\/+/, '').replace(/^v1\//, '');
   if (method === 'approle' && (str(a['approle-role-id-file']) === undefined || str(a['approle-secret-id-file']) === undefined)) {

@@ -1,5 +1,5 @@
 /**
- * Scenario 2: a database lease (default_ttl 3 s, max_ttl 10 s) is renewed several times, then replaced as it nears
+ * Scenario 2: a database lease (default_ttl 6 s, max_ttl 16 s) is renewed several times, then replaced as it nears
  * max_ttl: the new username is rendered BEFORE the old lease expires, and the old lease is revoked after
  * --revoke-grace. Templates see std.extVar('leases') facts, never a lease id.
  */
@@ -24,7 +24,10 @@ interface Rendered {
 
 beforeAll(async () => {
   world = await startWorld();
-  await database(world, [{ name: 'short', defaultTtl: 3, maxTtl: 10 }]);
+  // 6 s / 16 s: Vault caps the renewal that would pass max_ttl with 2–6 s left, so the replacement is rendered with
+  // more than the 1 s grace to spare and the old lease is always revoked by tconfd (with 3 s leases it could be left
+  // to expire on its own, which is right but leaves nothing to assert).
+  await database(world, [{ name: 'short', defaultTtl: 6, maxTtl: 16 }]);
   await policy(world, 'db', { 'database/creds/short': ['read'] });
   token = (await createToken(world.target, { policies: ['db'], ttl: '1h' })).token;
 });
@@ -69,30 +72,30 @@ describe('a renewable database lease', () => {
     expect(r.secrets.db.password).toMatch(/\S/);
     expect(Object.keys(r.leases.db).sort()).toEqual(['expires_at', 'lease_duration', 'renewable']);
     expect(r.leases.db.renewable).toBe(true);
-    expect(r.leases.db.lease_duration).toBe(3);
+    expect(r.leases.db.lease_duration).toBe(6);
     const expires = Date.parse(r.leases.db.expires_at);
     expect(expires).toBeGreaterThan(spawnedAt + 2000);
-    expect(expires).toBeLessThanOrEqual(Date.now() + 3000);
+    expect(expires).toBeLessThanOrEqual(Date.now() + 6000);
     for (const id of await liveLeases(world, 'database/creds/short')) seenIds.add(id);
     expect(seenIds.size).toBe(1);
     const info = await leaseLookup(world, [...seenIds][0]!);
     expect(info).toBeDefined();
     firstIssuedAt = info!.issuedAt;
-    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 2900);
+    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 5900);
   });
 
   it('renews the lease several times, then renders a new username before the old lease expires', async (ctx) => {
     const first = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
-    const changed = await t.waitForFile(out, (c) => !c.includes(first), 12_000);
+    const changed = await t.waitForFile(out, (c) => !c.includes(first), 20_000);
     const changedAt = Date.now();
     seenFiles.push(changed);
-    // Rendered before the old lease reached its max_ttl (10 s after it was issued).
-    expect(changedAt, timeline()).toBeLessThan(firstIssuedAt + 10_000);
+    // Rendered before the old lease reached its max_ttl (16 s after it was issued).
+    expect(changedAt, timeline()).toBeLessThan(firstIssuedAt + 16_000);
     for (const id of await liveLeases(world, 'database/creds/short')) seenIds.add(id);
     const renewed = t.logs((l) => l.msg === 'renewed' && l['holding'] === 'vault:app:database/creds/short');
     expect(renewed.length).toBeGreaterThanOrEqual(2);
     const r = JSON.parse(changed) as Rendered;
-    expect(r.leases.db).toMatchObject({ renewable: true, lease_duration: 3 });
+    expect(r.leases.db).toMatchObject({ renewable: true, lease_duration: 6 });
 
     const standin = requireStandin(world.target, ctx, 'lease and database user inspection');
     const renews = standin.requests.filter((q) => q.method === 'PUT' && q.path === 'sys/leases/renew');
