@@ -27,6 +27,8 @@ await build({
   external: ['@hanazuki/node-jsonnet', 'pino-pretty'],
   define: { 'import.meta.url': '__tconfd_import_meta_url' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
+  alias: { 'string-width': './scripts/shims/string-width.mjs' },
   logLevel: 'warning',
 });
 
