@@ -28,6 +28,12 @@ export type FractionRange = readonly [min: number, max: number];
 export interface Timing {
   /** Renew a renewable lease or token at this fraction of its REMAINING TTL (Vault's LifetimeWatcher: ~80–90%). */
   readonly renewAt: FractionRange;
+  /**
+   * The FIRST renewal of a grant just obtained, as a fraction of its TTL: wide enough (about one renewal cycle) that
+   * leases obtained together (1,000 at startup, a fleet of pods started at once) renew evenly from the start instead
+   * of in waves that renewAt's narrow jitter would take hours to spread.
+   */
+  readonly firstRenewAt: FractionRange;
   /** Acquire a non-renewable lease or token again at this fraction of its duration. */
   readonly nonRenewableAt: FractionRange;
   /** Acquire a certificate again at this fraction of its validity NotBefore→NotAfter. */
@@ -59,6 +65,7 @@ export interface Timing {
 
 export const DEFAULT_TIMING: Timing = Object.freeze({
   renewAt: Object.freeze([0.6, 0.73] as const),
+  firstRenewAt: Object.freeze([0.07, 0.73] as const),
   nonRenewableAt: Object.freeze([0.85, 0.95] as const),
   certificateAt: Object.freeze([0.6, 0.73] as const),
   staticRefreshMs: 5 * 60_000,
@@ -76,7 +83,7 @@ export const DEFAULT_TIMING: Timing = Object.freeze({
 /** DEFAULT_TIMING overridden by `partial`; throws a RangeError naming the first invalid setting. */
 export function resolveTiming(partial: Partial<Timing> = {}): Timing {
   const t: Timing = { ...DEFAULT_TIMING, ...partial };
-  for (const key of ['renewAt', 'nonRenewableAt', 'certificateAt'] as const) {
+  for (const key of ['renewAt', 'firstRenewAt', 'nonRenewableAt', 'certificateAt'] as const) {
     const [min, max] = t[key];
     if (!(min > 0 && min <= max && max < 1)) {
       throw new RangeError(`timing.${key} must be a range [min, max] with 0 < min <= max < 1, got [${min}, ${max}]`);
@@ -156,6 +163,8 @@ export interface PlanInput {
   readonly expiresAt: number | null;
   readonly renewState: RenewState;
   readonly now: number;
+  /** No renewal yet since the grant was obtained: the first renewal is spread wider (firstRenewAt). */
+  readonly firstRenewal?: boolean;
 }
 
 /** Delay before renewing something with `remainingMs` left: renewAt (jittered) of it; 0 once expired. */
@@ -173,7 +182,7 @@ export function replaceDelayMs(remainingMs: number, timing: Timing, rng: Rng): n
 
 /** The next thing to do for a grant just obtained or renewed, or null when it is never refreshed. */
 export function nextPlan(input: PlanInput, timing: Timing, rng: Rng): Plan | null {
-  const { lifetime, obtainedAt, expiresAt, renewState, now } = input;
+  const { lifetime, obtainedAt, expiresAt, renewState, now, firstRenewal } = input;
   const floor = obtainedAt + timing.minAcquireIntervalMs;
   const acquireAt = (at: number): Plan => ({ action: 'acquire', at: Math.max(now, floor, at) });
   switch (lifetime.kind) {
@@ -191,6 +200,9 @@ export function nextPlan(input: PlanInput, timing: Timing, rng: Rng): Plan | nul
       const remaining = expiresAt - now;
       switch (renewState) {
         case 'renewing':
+          if (firstRenewal === true && remaining > 0) {
+            return { action: 'renew', at: now + remaining * jitter(timing.firstRenewAt, rng) };
+          }
           return { action: 'renew', at: now + renewDelayMs(remaining, timing, rng) };
         case 'exhausted':
           // Early enough to have time to retry; the anti-hot-loop floor never pushes it past the expiry.

@@ -255,6 +255,8 @@ class Held<V> implements Entry {
   private askedSec = 0;
   private timer: TimerHandle | undefined;
   private plan: Plan | null = null;
+  /** Whether the current grant was renewed at least once (its first renewal is spread wider). */
+  private renewedSinceObtained = false;
   private op: Op | undefined;
   /** A grant acquired and being handed to onGrant. */
   private delivering: Grant<V> | undefined;
@@ -392,6 +394,7 @@ class Held<V> implements Entry {
   /** Make `g` the current grant (initial or accepted by onGrant). */
   private adopt(g: Grant<V>): void {
     this.grant = g;
+    this.renewedSinceObtained = false;
     this.expiresAt = expiresAtOf(g.lifetime, g.obtainedAt);
     this.renewState = initialRenewState(g.lifetime, this.holding.renew !== undefined);
     this.askedSec = g.lifetime.kind === 'lease' || g.lifetime.kind === 'token' ? g.lifetime.durationSec : 0;
@@ -423,6 +426,7 @@ class Held<V> implements Entry {
           expiresAt: this.expiresAt,
           renewState: this.renewState,
           now: this.ctx.clock.now(),
+          firstRenewal: !this.renewedSinceObtained,
         },
         this.ctx.timing,
         this.ctx.rng,
@@ -512,6 +516,7 @@ class Held<V> implements Entry {
     const previous = this.expiresAt;
     const { outcome, expiresAt } = renewalOutcome(previous, now, this.askedSec, answer);
     this.expiresAt = expiresAt;
+    this.renewedSinceObtained = true;
     this.failures = 0;
     this.transientRenewFailures = 0;
     this.expiryReported = false;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../src/leases/scheduler.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, leaseHolding, seededRng } from './helpers.js';
+import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, firstRenewalDelayMs, leaseHolding, seededRng } from './helpers.js';
 
 function setup(seed = 42) {
   const clock = new FakeClock();
@@ -71,13 +71,21 @@ describe('a Vault outage', () => {
     const { clock, logger, scheduler } = setup();
     const vault = new FakeVault(clock, { ttlSec: 3600, maxTtlSec: 24 * 3600 });
     const holding = leaseHolding(vault);
-    scheduler.hold(holding, vault.issue());
-    await clock.advance(35 * MIN);
-    vault.down = true; // over the first renewal (36–44 min)
+    const initial = vault.issue();
+    scheduler.hold(holding, initial);
+    // The first renewal is due at 7–73 % of the 1 h TTL (the scheduler's first random draw): Vault is down over it.
+    const renewAt = initial.obtainedAt + firstRenewalDelayMs(HOUR, seededRng(42)());
+    await clock.advanceTo(renewAt - MIN);
+    expect(vault.events).toHaveLength(1); // only the issue
+    vault.down = true;
     await clock.advance(10 * MIN);
     vault.down = false;
+    const failures = vault.events.filter((e) => e.type === 'fail');
+    expect(failures[0]!.t).toBeCloseTo(renewAt, 2); // the first renewal was attempted, and failed
+    expect(initial.obtainedAt + HOUR - clock.now()).toBeGreaterThan(10 * MIN); // well before the lease expires
     await clock.advance(3 * HOUR);
-    expect(vault.count('fail')).toBeGreaterThan(0);
+    expect(vault.count('fail')).toBe(failures.length);
+    expect(vault.events.find((e) => e.type === 'renew')!.t).toBeLessThanOrEqual(renewAt + 9 * MIN + 30 * SEC); // resumes within a backoff
     expect(vault.count('issue')).toBe(1);
     expect(holding.grants).toHaveLength(0);
     expect(logger.at('error')).toHaveLength(0);

@@ -175,3 +175,11 @@ export function leaseHolding(
 export const SEC = 1000;
 export const MIN = 60 * SEC;
 export const HOUR = 60 * MIN;
+
+/**
+ * The first renewal of a renewable grant obtained with `ttlMs` left: 7–73 % of it, at the point `draw` (the rng value
+ * the scheduler draws when it plans it). Written out, not read from DEFAULT_TIMING, so that the tests pin the rule.
+ */
+export function firstRenewalDelayMs(ttlMs: number, draw: number): number {
+  return ttlMs * (0.07 + (0.73 - 0.07) * draw);
+}

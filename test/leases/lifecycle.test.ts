@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler, type Grant, type HoldHandle, type Holding } from '../../src/leases/scheduler.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, leaseHolding, seededRng } from './helpers.js';
+import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, firstRenewalDelayMs, leaseHolding, seededRng } from './helpers.js';
 
 function setup(seed = 42) {
   const clock = new FakeClock();
@@ -163,8 +163,15 @@ describe('replaceNow', () => {
       await clock.sleep(5 * SEC, signal);
       return vault.renew(g.value.leaseId, incrementSec);
     };
-    const handle = scheduler.hold(holding, vault.issue());
-    await clock.advance(44 * SEC); // renewal in flight
+    const initial = vault.issue();
+    const handle = scheduler.hold(holding, initial);
+    // The first renewal starts at 7–73 % of the 60 s TTL (the scheduler's first random draw) and takes 5 s.
+    const renewAt = initial.obtainedAt + firstRenewalDelayMs(60 * SEC, seededRng(42)());
+    expect(scheduler.snapshot()[0]!.nextAt).toBeCloseTo(renewAt, 2);
+    await clock.advanceTo(renewAt - 1);
+    expect(renewSignal).toBeUndefined();
+    await clock.advance(2 * SEC); // renewal in flight
+    expect(scheduler.snapshot()[0]).toMatchObject({ inFlight: true, nextAction: 'renew' });
     expect(renewSignal?.aborted).toBe(false);
     await handle.replaceNow('token replaced');
     expect(renewSignal?.aborted).toBe(true);

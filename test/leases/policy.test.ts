@@ -91,6 +91,75 @@ describe('renewal time of a renewable lease or token', () => {
   });
 });
 
+describe('the first renewal of a grant just obtained (firstRenewal)', () => {
+  it('defaults to 7–73 % of the TTL, and is validated like the other ranges', () => {
+    expect(DEFAULT_TIMING.firstRenewAt).toEqual([0.07, 0.73]);
+    expect(() => resolveTiming({ firstRenewAt: [0, 0.73] })).toThrow(/firstRenewAt/);
+    expect(() => resolveTiming({ firstRenewAt: [0.5, 0.4] })).toThrow(/firstRenewAt/);
+    expect(resolveTiming({ firstRenewAt: [0.1, 0.2] }).firstRenewAt).toEqual([0.1, 0.2]);
+  });
+  it('is at 7–73 % of the remaining TTL with firstRenewal, at 60–73 % without (later renewals)', () => {
+    const lt = lease(60);
+    for (const [draw, first, later] of [
+      [0, 4.2, 36],
+      [0.5, 24, 39.9],
+      [0.999999, 43.8, 43.8],
+    ] as const) {
+      const p1 = plan({ lifetime: lt, firstRenewal: true }, fixed(draw));
+      expect(p1!.action).toBe('renew');
+      expect(p1!.at - T0).toBeCloseTo(first * SEC, -1);
+      const p2 = plan({ lifetime: lt, firstRenewal: false }, fixed(draw));
+      expect(p2!.action).toBe('renew');
+      expect(p2!.at - T0).toBeCloseTo(later * SEC, -1);
+      expect(plan({ lifetime: lt }, fixed(draw))).toEqual(p2); // absent: a later renewal
+    }
+    expect(plan({ lifetime: lease(60), firstRenewal: true }, fixed(0))).toEqual({ action: 'renew', at: T0 + 0.07 * 60 * SEC });
+  });
+  it('spreads 10,000 first renewals of a 60 s lease evenly over 4.2–43.8 s, later ones over 36–43.8 s', () => {
+    const rng = seededRng(3);
+    const perSecond = new Array<number>(60).fill(0);
+    for (let i = 0; i < 10_000; i++) {
+      const first = plan({ lifetime: lease(60), firstRenewal: true }, rng)!.at - T0;
+      expect(first).toBeGreaterThanOrEqual(4.2 * SEC);
+      expect(first).toBeLessThan(43.8 * SEC);
+      perSecond[Math.floor(first / SEC)]!++;
+      const later = plan({ lifetime: lease(60), firstRenewal: false }, rng)!.at - T0;
+      expect(later).toBeGreaterThanOrEqual(36 * SEC);
+      expect(later).toBeLessThan(43.8 * SEC);
+    }
+    // Seconds 5..42 are fully inside the range: 10,000 / 39.6 ≈ 253 each.
+    const inside = perSecond.slice(5, 43);
+    expect(Math.min(...inside)).toBeGreaterThan(190);
+    expect(Math.max(...inside)).toBeLessThan(320);
+  });
+  it('is measured on the remaining TTL (a grant obtained before it was held), for tokens as for leases', () => {
+    const now = T0 + 30 * MIN;
+    expect(plan({ lifetime: lease(3600), now, firstRenewal: true }, fixed(0))).toEqual({ action: 'renew', at: now + 0.07 * 30 * MIN });
+    expect(plan({ lifetime: { kind: 'token', renewable: true, durationSec: 3600 }, firstRenewal: true }, fixed(0))).toEqual({
+      action: 'renew',
+      at: T0 + 0.07 * HOUR,
+    });
+  });
+  it('is at once for something already expired', () => {
+    const now = T0 + 2 * MIN;
+    expect(plan({ lifetime: lease(60), now, firstRenewal: true })).toEqual({ action: 'renew', at: now });
+  });
+  it('does not change re-acquisitions: exhausted, non-renewable, certificates', () => {
+    const now = T0 + 2 * HOUR;
+    for (const firstRenewal of [true, false]) {
+      expect(plan({ lifetime: lease(3600), renewState: 'exhausted', now, expiresAt: now + 30 * MIN, firstRenewal }, fixed(0))).toEqual({
+        action: 'acquire',
+        at: now + 18 * MIN,
+      });
+      expect(plan({ lifetime: lease(1000, false), firstRenewal }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 850 * SEC });
+      expect(plan({ lifetime: lease(1000), renewState: 'not-renewable', firstRenewal }, fixed(0))).toEqual({
+        action: 'acquire',
+        at: T0 + 850 * SEC,
+      });
+    }
+  });
+});
+
 describe('what is refreshed when', () => {
   it('static and dynamic values are never scheduled', () => {
     expect(plan({ lifetime: { kind: 'static' } })).toBeNull();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler, grantFromFetched, type Grant, type Holding } from '../../src/leases/scheduler.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, leaseHolding, seededRng } from './helpers.js';
+import { FakeVault, HOUR, MIN, RecordingLogger, SEC, VaultError, firstRenewalDelayMs, leaseHolding, seededRng } from './helpers.js';
 
 function setup(opts: { seed?: number } = {}) {
   const clock = new FakeClock();
@@ -11,11 +11,15 @@ function setup(opts: { seed?: number } = {}) {
 }
 
 describe('a renewable lease', () => {
-  it('is renewed every 36–44 s when its TTL is 60 s, for 1000 simulated hours, in well under a second', async () => {
+  it('is renewed first at its drawn point of 4.2–43.8 s, then every 36–44 s, when its TTL is 60 s, for 1000 simulated hours, in well under a second', async () => {
     const { clock, scheduler } = setup();
     const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 10_000 * 3600 });
     const holding = leaseHolding(vault);
-    scheduler.hold(holding, vault.issue());
+    const initial = vault.issue();
+    scheduler.hold(holding, initial);
+    // The first renewal: 7–73 % of the 60 s TTL, at the scheduler's first random draw.
+    const firstAt = initial.obtainedAt + firstRenewalDelayMs(60 * SEC, seededRng(42)());
+    expect(scheduler.snapshot()[0]!.nextAt).toBeCloseTo(firstAt, 2);
 
     const started = performance.now();
     await clock.advance(1000 * HOUR);
@@ -24,12 +28,16 @@ describe('a renewable lease', () => {
     const renewals = vault.events.filter((e) => e.type === 'renew').map((e) => e.t);
     expect(renewals.length).toBeGreaterThan(88_000);
     expect(renewals.length).toBeLessThan(92_000);
-    const gaps = renewals.map((t, i) => t - (i === 0 ? vault.events[0]!.t : renewals[i - 1]!));
+    expect(renewals[0]!).toBeCloseTo(firstAt, 2);
+    expect(renewals[0]! - initial.obtainedAt).toBeGreaterThanOrEqual(4.2 * SEC);
+    expect(renewals[0]! - initial.obtainedAt).toBeLessThanOrEqual(43.8 * SEC);
+    // Every later one: 60–73 % of the 60 s granted by the previous renewal.
+    const gaps = renewals.slice(1).map((t, i) => t - renewals[i]!);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(36 * SEC);
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(44 * SEC);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(43.8 * SEC);
     const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-    expect(mean).toBeGreaterThan(39 * SEC); // uniform in 36..43.8 s: mean 39.9 s
-    expect(mean).toBeLessThan(41 * SEC);
+    expect(mean).toBeGreaterThan(39.5 * SEC); // uniform in 36..43.8 s: mean 39.9 s
+    expect(mean).toBeLessThan(40.3 * SEC);
     // The same lease all along: never expired, never replaced, the consumer never disturbed.
     expect(vault.count('issue')).toBe(1);
     expect(vault.alive()).toHaveLength(1);
@@ -39,30 +47,71 @@ describe('a renewable lease', () => {
     await scheduler.stop({ revoke: false });
   });
 
-  it('renewal times of 1000 leases obtained at the same instant are spread out, and stay spread', async () => {
+  it('1000 leases obtained at the same instant renew evenly from the first cycle, about once per lease per 40 s, and stay even', async () => {
     const { clock, scheduler } = setup({ seed: 7 });
     const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 1000 * 3600 });
     for (let i = 0; i < 1000; i++) scheduler.hold(leaseHolding(vault, { name: `lease ${i}` }), vault.issue());
     const t0 = clock.now();
+    const renewalsPer5s = (from: number, to: number): number[] => {
+      const buckets = new Array<number>(Math.round((to - from) / (5 * SEC))).fill(0);
+      for (const e of vault.events) {
+        if (e.type === 'renew' && e.t >= from && e.t < to) buckets[Math.floor((e.t - from) / (5 * SEC))]!++;
+      }
+      return buckets;
+    };
+    const expectEven = (buckets: number[]): void => {
+      const mean = buckets.reduce((a, b) => a + b, 0) / buckets.length;
+      expect(mean).toBeGreaterThan(115); // one renewal per lease per ~39.9 s: ~125 per 5 s
+      expect(mean).toBeLessThan(135);
+      expect(Math.min(...buckets)).toBeGreaterThanOrEqual(mean / 2); // none empty (typically >= 0.75 × the mean)
+      expect(Math.max(...buckets)).toBeLessThanOrEqual(2 * mean); // no wave (typically <= 1.3 × the mean)
+    };
 
-    await clock.advance(45 * SEC);
-    const first = vault.events.filter((e) => e.type === 'renew').map((e) => e.t - t0);
-    expect(first).toHaveLength(1000);
-    const histogram = new Map<number, number>(); // 1-second buckets
-    for (const d of first) histogram.set(Math.floor(d / SEC), (histogram.get(Math.floor(d / SEC)) ?? 0) + 1);
-    expect([...histogram.keys()].every((s) => s >= 36 && s < 44)).toBe(true);
-    expect(histogram.size).toBeGreaterThanOrEqual(8); // every second of 36..43 is used
-    expect(Math.max(...histogram.values())).toBeLessThan(200); // no second holds more than 20% (uniform: ~13%)
+    await clock.advance(300 * SEC);
+    // Each lease's first renewal: 7–73 % of its 60 s TTL.
+    const first = new Map<string, number>();
+    for (const e of vault.events) if (e.type === 'renew' && !first.has(e.leaseId!)) first.set(e.leaseId!, e.t - t0);
+    expect(first.size).toBe(1000);
+    expect(Math.min(...first.values())).toBeGreaterThanOrEqual(4.2 * SEC);
+    expect(Math.max(...first.values())).toBeLessThanOrEqual(43.8 * SEC);
+    // Renewals per 5 s from t=10 s: no wave (the 1,000-lease benchmark had 0 / 19 / 641 per 5 s, min / median / max).
+    expectEven(renewalsPer5s(t0 + 10 * SEC, t0 + 300 * SEC));
 
-    // An hour later they are still not synchronised.
+    // An hour later they are still even.
     await clock.advance(HOUR);
-    const since = clock.now() - 60 * SEC;
-    const lastMinute = vault.events.filter((e) => e.type === 'renew' && e.t >= since);
-    const perSecond = new Map<number, number>();
-    for (const e of lastMinute) perSecond.set(Math.floor(e.t / SEC), (perSecond.get(Math.floor(e.t / SEC)) ?? 0) + 1);
-    expect(perSecond.size).toBeGreaterThan(40);
-    expect(Math.max(...perSecond.values())).toBeLessThan(100);
+    expectEven(renewalsPer5s(clock.now() - 290 * SEC, clock.now()));
     expect(vault.alive()).toHaveLength(1000);
+    await scheduler.stop({ revoke: false });
+  });
+
+  it('1000 leases replaced at the same instant (a new token) renew evenly again from their first cycle', async () => {
+    const { clock, scheduler } = setup({ seed: 11 });
+    const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 1000 * 3600 });
+    const handles = Array.from({ length: 1000 }, (_, i) => scheduler.hold(leaseHolding(vault, { name: `lease ${i}` }), vault.issue()));
+    await clock.advance(10 * MIN);
+    const replaced = handles.map((h) => h.replaceNow('token replaced'));
+    await clock.settle();
+    expect(await Promise.all(replaced)).toEqual(handles.map(() => true));
+    const t1 = clock.now();
+    const newIds = new Set(handles.map((h) => h.current().value.leaseId));
+    expect(newIds.size).toBe(1000);
+
+    await clock.advance(300 * SEC);
+    const renewals = vault.events.filter((e) => e.type === 'renew' && e.t >= t1);
+    expect(renewals.every((e) => newIds.has(e.leaseId!))).toBe(true);
+    // Each new lease's first renewal: 7–73 % of its 60 s TTL.
+    const first = new Map<string, number>();
+    for (const e of renewals) if (!first.has(e.leaseId!)) first.set(e.leaseId!, e.t - t1);
+    expect(first.size).toBe(1000);
+    expect(Math.min(...first.values())).toBeGreaterThanOrEqual(4.2 * SEC);
+    expect(Math.max(...first.values())).toBeLessThanOrEqual(43.8 * SEC);
+    const buckets = new Array<number>(58).fill(0); // 5 s buckets from t1+10 s to t1+300 s
+    for (const e of renewals) if (e.t >= t1 + 10 * SEC) buckets[Math.floor((e.t - t1 - 10 * SEC) / (5 * SEC))]!++;
+    const mean = buckets.reduce((a, b) => a + b, 0) / buckets.length;
+    expect(mean).toBeGreaterThan(115);
+    expect(mean).toBeLessThan(135);
+    expect(Math.min(...buckets)).toBeGreaterThanOrEqual(mean / 2);
+    expect(Math.max(...buckets)).toBeLessThanOrEqual(2 * mean);
     await scheduler.stop({ revoke: false });
   });
 
@@ -145,13 +194,18 @@ describe('a renewable lease', () => {
     scheduler.hold(holding, initial);
     // Vault lost the lease (e.g. revoked by an operator).
     vault.leases.get(initial.value.leaseId)!.revokedAt = clock.now();
+    // The first renewal is due at 7–73 % of the 60 s TTL, at the scheduler's first random draw.
+    const renewAt = initial.obtainedAt + firstRenewalDelayMs(60 * SEC, seededRng(42)());
 
-    await clock.advance(45 * SEC);
+    await clock.advanceTo(renewAt - 1);
+    expect(vault.count('issue')).toBe(1);
+    await clock.advance(2);
     expect(holding.grants).toHaveLength(1);
     const refusedAt = vault.events.find((e) => e.type === 'issue' && e.t > initial.obtainedAt)!.t;
-    expect(refusedAt - initial.obtainedAt).toBeGreaterThanOrEqual(36 * SEC);
-    expect(refusedAt - initial.obtainedAt).toBeLessThanOrEqual(44 * SEC);
+    expect(refusedAt).toBeCloseTo(renewAt, 2);
     expect(holding.grants[0]!.t).toBe(refusedAt); // no backoff
+    await clock.advance(MIN);
+    expect(holding.grants).toHaveLength(1); // the new lease is renewed, not replaced again
     expect(logger.at('warn').some((l) => /cannot be renewed/.test(l.msg) && l.obj.status === 400)).toBe(true);
     expect(logger.at('error')).toHaveLength(0);
     await scheduler.stop({ revoke: false });
