@@ -49,7 +49,7 @@ for (let i = 0; i < LEASES; i += 50) {
     Array.from({ length: Math.min(50, LEASES - i) }, (_, k) => createDbRole(target, { name: `r${i + k}`, defaultTtl: TTL, maxTtl: '24h' })),
   );
 }
-await writePolicy(target, 'bench', 'path "database/creds/*" {\n  capabilities = ["read"]\n}\n');
+await writePolicy(target, 'bench', 'path "database/creds/*" {\n  capabilities = ["read"]\n}\npath "sys/leases/revoke" {\n  capabilities = ["update"]\n}\n');
 const { privateKey, publicKeyPem } = generateRsaKeyPair();
 await enableJwtAuth(target, { publicKeyPem });
 await createJwtRole(target, { name: 'app', policies: ['bench'], ttl: '1h', maxTtl: '2h', boundAudiences: ['tconfd'], userClaim: 'sub' });

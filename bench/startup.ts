@@ -129,7 +129,7 @@ await enableKv2(vault, 'secret');
 await putKv2(vault, 'secret', 'bench/app', { api_key: 'k-123', endpoint: 'https://api.example' });
 await enableDatabase(vault);
 await createDbRole(vault, { name: 'app', defaultTtl: '1h', maxTtl: '24h' });
-await writePolicy(vault, 'bench', 'path "secret/data/bench/*" {\n  capabilities = ["read"]\n}\npath "database/creds/*" {\n  capabilities = ["read"]\n}\n');
+await writePolicy(vault, 'bench', 'path "secret/data/bench/*" {\n  capabilities = ["read"]\n}\npath "database/creds/*" {\n  capabilities = ["read"]\n}\npath "sys/leases/revoke" {\n  capabilities = ["update"]\n}\n');
 const jwtKeys = generateRsaKeyPair();
 await enableJwtAuth(vault, { publicKeyPem: jwtKeys.publicKeyPem, boundIssuer: 'https://bench.example' });
 await createJwtRole(vault, { name: 'app', boundAudiences: ['vault'], policies: ['bench'], ttl: '1h', maxTtl: '24h' });
