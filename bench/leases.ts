@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startVaultStandin, type RequestRecord } from '../test/vault/standin/index.js';
+import { freePort } from '../test/vault/target.js';
 import { createDbRole, createJwtRole, enableDatabase, enableJwtAuth, generateRsaKeyPair, signJwt, writePolicy } from '../test/vault/setup.js';
 
 const minutes = Number(process.argv[2] ?? 5);
@@ -71,8 +72,9 @@ for (let t = 0; t < TEMPLATES; t++) {
 
 // ---- tconfd
 const startedAt = Date.now();
-const child = spawn(process.execPath, [CLI, '-d', join(root, 'conf'), '-D', '-u', standin.addr, '--auth', 'jwt', '-T', 'BENCH_JWT', '--log-format', 'json', '--log-level', 'info'], {
-  env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_JWT: jwt },
+const healthPort = await freePort();
+const child = spawn(process.execPath, [...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), CLI, '-d', join(root, 'conf'), '-D', '-u', standin.addr, '--auth', 'jwt', '-T', 'BENCH_JWT', '--log-format', 'json', '--log-level', 'info', '--health-listen', `127.0.0.1:${healthPort}`], {
+  env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_JWT: jwt, ...(process.env['BENCH_MALLOC_ARENA_MAX'] ? { MALLOC_ARENA_MAX: process.env['BENCH_MALLOC_ARENA_MAX'] } : {}), ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}), ...(process.env['BENCH_UV_THREADPOOL_SIZE'] ? { UV_THREADPOOL_SIZE: process.env['BENCH_UV_THREADPOOL_SIZE'] } : {}) },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 const pid = child.pid!;
@@ -174,6 +176,13 @@ if (elapsedMin > 2) console.log(`renewals per 5 s bucket, after the first 2 min:
 console.log(`tconfd log during the run: ${levels.warn} warnings, ${levels.error} errors`);
 const live = standin.leases().filter((l) => l.path.startsWith('database/creds/') && !l.revoked).length;
 console.log(`leases alive at the end: ${live}/${LEASES}`);
+
+// tconfd's own view of its memory (its /metrics): how much of the RSS is JavaScript heap.
+const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+console.log(
+  `at the end, from /metrics: RSS ${(gauge('tconfd_process_resident_memory_bytes') / 1048576).toFixed(1)} MiB, JavaScript heap in use ${(gauge('tconfd_process_heap_used_bytes') / 1048576).toFixed(1)} MiB`,
+);
 
 // ---- shutdown: revoke everything
 const stopAt = Date.now();

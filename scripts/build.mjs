@@ -32,29 +32,38 @@ await build({
   logLevel: 'warning',
 });
 
+// dist/ is CommonJS (dist/package.json): the entry point loads synchronously, so it runs before anything uses
+// libuv's thread pool and can still size it.
+writeFileSync('dist/package.json', JSON.stringify({ type: 'commonjs' }, null, 2) + '\n');
 writeFileSync(
   'dist/cli.js',
   `#!/usr/bin/env node
-// tconfd's entry point: runs dist/tconfd.cjs through V8's code cache when it is there and matches this Node.
-import { readFileSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+'use strict';
+// tconfd's entry point.
+// 1. libuv's thread pool runs the Jsonnet evaluations and file I/O: 2 threads keep two cores busy, and each thread the
+//    pool never starts is a malloc arena that never holds on to memory (the default 4: ~25 MB more resident memory).
+//    Read at the pool's first use, which is still to come here; a value set by the user is kept (and passed on).
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  process.env.UV_THREADPOOL_SIZE = '2';
+  globalThis.__tconfdAddedEnv = ['UV_THREADPOOL_SIZE']; // not passed on to the command and hooks
+}
+// 2. dist/tconfd.cjs runs through V8's code cache when it is there and matches this Node.
+const { readFileSync, writeFileSync } = require('node:fs');
+const Module = require('node:module');
+const { join } = require('node:path');
+const vm = require('node:vm');
 
-const dir = dirname(fileURLToPath(import.meta.url));
-const file = join(dir, 'tconfd.cjs');
+const file = join(__dirname, 'tconfd.cjs');
 const cacheFile = file + '.cache';
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
 } catch {}
 const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-const mod = new Module(file);
+const mod = new Module(file, module);
 mod.filename = file;
-mod.paths = Module._nodeModulePaths(dir);
-const require = createRequire(file);
-script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, dir);
+mod.paths = Module._nodeModulePaths(__dirname);
+script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);
 if (cachedData === undefined || script.cachedDataRejected) {
   // Made for another Node version: refresh it if we may (a read-only image just compiles as usual).
   process.once('beforeExit', () => {

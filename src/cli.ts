@@ -6,7 +6,11 @@ import { main } from './main.js';
 // compiler (Liftoff) is plenty. Set before the Vault client is loaded; it touches nothing else.
 setFlagsFromString('--liftoff-only');
 
-main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+// The environment as given, for the command and the hooks: without what dist/cli.js added for tconfd itself.
+const env = { ...process.env };
+for (const name of (globalThis as { __tconfdAddedEnv?: string[] }).__tconfdAddedEnv ?? []) delete env[name];
+
+main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env }).then(
   (code) => {
     process.exitCode = code;
   },

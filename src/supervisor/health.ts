@@ -162,6 +162,12 @@ export function formatMetrics(metrics: Metrics, status: HealthStatus, now: numbe
     family('tconfd_child_up', 'gauge', '1 while the supervised command runs.', [[undefined, status.childRunning ? 1 : 0]]),
     family('tconfd_secret_expiry_seconds', 'gauge', 'Seconds until a secret expires (absent when it does not).', expiry),
     family('tconfd_ready', 'gauge', '1 when /readyz answers 200.', [[undefined, evaluateReadiness(status, now).ready ? 1 : 0]]),
+    family('tconfd_process_resident_memory_bytes', 'gauge', 'Resident memory of the tconfd process.', [
+      [undefined, process.memoryUsage.rss()],
+    ]),
+    family('tconfd_process_heap_used_bytes', 'gauge', 'JavaScript heap in use by the tconfd process.', [
+      [undefined, process.memoryUsage().heapUsed],
+    ]),
   ].join('');
 }
 

@@ -153,6 +153,8 @@ describe('health server', () => {
       tconfd_child_up: 'gauge',
       tconfd_secret_expiry_seconds: 'gauge',
       tconfd_ready: 'gauge',
+      tconfd_process_resident_memory_bytes: 'gauge',
+      tconfd_process_heap_used_bytes: 'gauge',
     });
     const value = (name: string, labels: Record<string, string> = {}) =>
       samples.find((x) => x.name === name && JSON.stringify(x.labels) === JSON.stringify(labels))?.value;
@@ -164,6 +166,10 @@ describe('health server', () => {
     expect(value('tconfd_child_restarts_total')).toBe(1);
     expect(value('tconfd_child_up')).toBe(1);
     expect(value('tconfd_ready')).toBe(1);
+    // The process's own memory, for capacity planning: plausible byte counts.
+    expect(value('tconfd_process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value('tconfd_process_heap_used_bytes')).toBeGreaterThan(1024 * 1024);
+    expect(value('tconfd_process_heap_used_bytes')).toBeLessThan(value('tconfd_process_resident_memory_bytes')!);
     expect(value('tconfd_secret_expiry_seconds', { secret: 'db' })).toBe(3600);
     // Non-expiring secrets have no expiry series.
     expect(samples.filter((x) => x.name === 'tconfd_secret_expiry_seconds')).toHaveLength(1);
