@@ -47,7 +47,12 @@ if (process.env.UV_THREADPOOL_SIZE === undefined) {
   process.env.UV_THREADPOOL_SIZE = '2';
   globalThis.__tconfdAddedEnv = ['UV_THREADPOOL_SIZE']; // not passed on to the command and hooks
 }
-// 2. dist/tconfd.cjs runs through V8's code cache when it is there and matches this Node.
+// 2. undici parses HTTP with llhttp compiled to WebAssembly; V8's optimising WebAssembly tier costs ~35 MB of memory
+//    and ~40 ms of CPU at the first request, for a parser that reads a few small Vault answers a minute: the baseline
+//    compiler (Liftoff) is plenty. Set before the bundle is compiled: V8's code cache is only accepted under the flags
+//    it was made with.
+require('node:v8').setFlagsFromString('--liftoff-only');
+// 3. dist/tconfd.cjs runs through V8's code cache when it is there and matches this Node.
 const { readFileSync, writeFileSync } = require('node:fs');
 const Module = require('node:module');
 const { join } = require('node:path');

@@ -1,10 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
 import { main } from './main.js';
 
-// undici parses HTTP with llhttp compiled to WebAssembly; V8's optimising WebAssembly tier costs ~35 MB of memory and
-// ~40 ms of CPU at the first request, for a parser that handles a few small Vault answers a minute. The baseline
-// compiler (Liftoff) is plenty. Set before the Vault client is loaded; it touches nothing else.
-setFlagsFromString('--liftoff-only');
+// dist/cli.js, the entry point (scripts/build.mjs), has set up the process before this runs: libuv's thread pool size
+// and V8's Liftoff-only WebAssembly compilation for undici's HTTP parser.
 
 // The environment as given, for the command and the hooks: without what dist/cli.js added for tconfd itself.
 const env = { ...process.env };
