@@ -68,6 +68,9 @@ const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename
 const mod = new Module(file, module);
 mod.filename = file;
 mod.paths = Module._nodeModulePaths(__dirname);
+if (process.env.TCONFD_DEBUG_CODE_CACHE === '1') {
+  process.stderr.write('tconfd: code cache ' + (cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'accepted') + '\\n');
+}
 script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);
 if (cachedData === undefined || script.cachedDataRejected) {
   // Made for another Node version: refresh it if we may (a read-only image just compiles as usual).
