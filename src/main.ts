@@ -91,8 +91,10 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
   const firstVault = [...config.secrets.values()].find((s) => s.backend === 'vault');
   let vault: VaultWiring | undefined;
+  let vaultWiring: typeof import('./vault-wiring.js') | undefined;
   if (firstVault !== undefined) {
-    const { setUpVault } = await import('./vault-wiring.js');
+    vaultWiring = await import('./vault-wiring.js');
+    const { setUpVault } = vaultWiring;
     try {
       vault = setUpVault({ settings, logger, clock, env: io.env, firstSecret: firstVault.raw });
     } catch (err) {
@@ -111,12 +113,28 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   const renderer = new Renderer({ jpaths: settings.jpaths, logger });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
+  // Leases and tokens obtained for nothing (--check, or a start that fails after fetching) are given back; the
+  // Vault client is closed on every way out that does not hand over to the daemon.
+  const giveBack = async (): Promise<void> => {
+    if (vault === undefined || vaultWiring === undefined) return;
+    if (settings.leases.revokeOnExit) {
+      const leases = pipeline
+        .vaultSecrets()
+        .flatMap((spec) => {
+          const l = pipeline.current(spec.raw)?.lifetime;
+          return l?.kind === 'lease' && l.leaseId !== '' ? [{ leaseId: l.leaseId, role: spec.role }] : [];
+        });
+      await vaultWiring.revokeObtained(vault, leases, logger);
+    }
+    await vault.client.close();
+  };
+
   // First rendering: every secret, then every template evaluated before anything is written.
   let daemonModule: Promise<typeof import('./daemon.js')> | undefined;
   try {
     await pipeline.fetchAll();
   } catch (err) {
-    await vault?.client.close();
+    await giveBack();
     throw new Exit(1, (err as Error).message);
   }
   let plans;
@@ -125,6 +143,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
     daemonModule = longRunning ? import('./daemon.js') : undefined; // ...while this initialises
     plans = await planning;
   } catch (err) {
+    await giveBack();
     throw new Exit(1, (err as Error).message);
   }
 
@@ -136,6 +155,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
       }
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
+    await giveBack();
     return 0;
   }
 
@@ -143,6 +163,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   try {
     outcomes = await pipeline.write(plans);
   } catch (err) {
+    await giveBack();
     throw new Exit(1, `writing files: ${(err as Error).message}`);
   }
   for (const o of outcomes) {

@@ -64,3 +64,34 @@ export function setUpVault(opts: {
   logger.debug({ vault: client.addr, auth: a.method }, 'Vault configured');
   return { client, tokens, source };
 }
+
+/**
+ * Revoke what tconfd obtained when nothing will use it (--check, or a start that failed after secrets were fetched):
+ * each lease (sys/leases/revoke, which the policy may not allow), then each token obtained by login (revoke-self,
+ * which revokes its leases too). Best effort, bounded by the client's timeouts; errors are logged at debug.
+ */
+export async function revokeObtained(
+  vault: VaultWiring,
+  leaseIds: readonly { leaseId: string; role: string }[],
+  logger: Logger,
+): Promise<void> {
+  await Promise.all(
+    leaseIds.map(async ({ leaseId, role }) => {
+      const token = vault.tokens.grant(role)?.token;
+      if (token === undefined) return;
+      await vault.client.revokeLease(token, leaseId).catch((err: unknown) => {
+        logger.debug({ err: (err as Error).message }, 'lease not revoked');
+      });
+    }),
+  );
+  await Promise.all(
+    vault.tokens
+      .grants()
+      .filter(([, g]) => g.byLogin)
+      .map(([, g]) =>
+        vault.client.revokeSelf(g.token).catch((err: unknown) => {
+          logger.debug({ err: (err as Error).message }, 'token not revoked');
+        }),
+      ),
+  );
+}

@@ -153,6 +153,23 @@ describe('exit', () => {
     expect(await leaseAlive(world, lease!)).toBe(false);
   });
 
+  it('--check and a start that fails after fetching give back the leases and the login token they obtained', async () => {
+    for (const [extra, template, code] of [
+      [['--check'], undefined, 0],
+      [['-D'], "local s = std.extVar('secrets'); { 'out.json': s.db.nope }", 1],
+    ] as const) {
+      const root = tmp.make(projectFiles(SECRETS, template));
+      const before = new Set(await liveLeases(world, 'database/creds/app'));
+      const t = startTconfd(['-d', paths(root).conf, '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', ...extra], {
+        env: { CI_JOB_JWT: jwt },
+      });
+      expect((await t.waitForExit()).code, t.tail()).toBe(code);
+      // Every lease it obtained is revoked at once (not left to expire an hour later).
+      const fresh = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
+      expect(fresh, `${extra.join(' ')}: ${t.tail()}`).toEqual([]);
+    }
+  });
+
   it('SIGINT revokes as well', async () => {
     const { t, r, lease } = await start(['-D']);
     expect(await t.stop('SIGINT')).toEqual({ code: 0, signal: null });
