@@ -555,7 +555,10 @@ class Held<V> implements Entry {
     if (cannotRenew(err)) {
       this.renewState = 'exhausted';
       this.failures++;
-      log.warn(fields, `${this.holding.name} cannot be renewed; acquiring a new one now`);
+      // Vault's answer at the end of a lease's or token's life (past its max TTL) is expected: info. Anything else
+      // (lease not found early, permission denied...) deserves a warning.
+      const endOfLife = /past the max TTL|cannot renew/i.test(this.lastError ?? '');
+      log[endOfLife ? 'info' : 'warn'](fields, `${this.holding.name} cannot be renewed; acquiring a new one now`);
       this.schedule({ action: 'acquire', at: now });
       return;
     }
