@@ -28,7 +28,8 @@ await build({
   define: { 'import.meta.url': '__tconfd_import_meta_url' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
-  alias: { 'string-width': './scripts/shims/string-width.mjs' },
+  // undici: only the Agent and its request API (see scripts/shims/undici.cjs).
+  alias: { 'string-width': './scripts/shims/string-width.mjs', undici: './scripts/shims/undici.cjs' },
   logLevel: 'warning',
 });
 
