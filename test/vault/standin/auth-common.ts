@@ -2,8 +2,16 @@
  * What Vault's auth methods share: the token_* role fields (tokenutil.TokenParams, with the legacy policies /
  * ttl / max_ttl / period / num_uses aliases) and how they become the `auth` of a login answer.
  */
-import type { AuthRenewAnswer, AuthSpec } from './types.js';
-import { parseBool, parseDurationSeconds, parseInteger, parseStringList } from './util.js';
+import type { AuthRenewAnswer, AuthSpec, Backend, LogicalRequest, LogicalResponse, TokenEntry } from './types.js';
+import {
+  VaultError,
+  parseBool,
+  parseDurationSeconds,
+  parseInteger,
+  parseStringList,
+  unsupportedOperation,
+  unsupportedPath,
+} from './util.js';
 
 export interface TokenParams {
   policies: string[];
@@ -115,4 +123,45 @@ export function authFromParams(
 
 export function renewFromParams(t: TokenParams): AuthRenewAnswer {
   return { ttl: t.ttl, maxTtl: t.maxTtl, period: t.period, explicitMaxTtl: t.explicitMaxTtl };
+}
+
+/**
+ * An auth method with a `config`, named roles carrying token_* fields, and a `login` (jwt, kubernetes): the routing,
+ * role listing and token renewal they share. Subclasses answer config, role/<name> and login.
+ */
+export abstract class RoleLoginBackend<R extends { readonly token: TokenParams }> implements Backend {
+  abstract readonly type: string;
+  protected readonly roles = new Map<string, R>();
+
+  isUnauthenticated(path: string): boolean {
+    return path === 'login';
+  }
+
+  renewAuth(token: TokenEntry): AuthRenewAnswer {
+    const name = String(token.internal['role'] ?? '');
+    const role = this.roles.get(name);
+    if (!role) throw new Error(`role ${name} does not exist during renewal`);
+    return renewFromParams(role.token);
+  }
+
+  async handle(req: LogicalRequest): Promise<LogicalResponse | undefined> {
+    const p = req.path;
+    if (p === 'config') return this.configPath(req);
+    if (p === 'role/' && req.operation === 'list') {
+      const keys = [...this.roles.keys()].sort();
+      if (!keys.length) throw new VaultError(404, []);
+      return { data: { keys } };
+    }
+    const m = /^role\/(.+)$/.exec(p);
+    if (m) return this.rolePath(req, m[1] as string);
+    if (p === 'login') {
+      if (req.operation !== 'update') throw unsupportedOperation();
+      return this.login(req);
+    }
+    throw unsupportedPath();
+  }
+
+  protected abstract configPath(req: LogicalRequest): LogicalResponse | undefined;
+  protected abstract rolePath(req: LogicalRequest, name: string): LogicalResponse | undefined;
+  protected abstract login(req: LogicalRequest): Promise<LogicalResponse>;
 }

@@ -3,8 +3,8 @@
  * public keys (jwt_validation_pubkeys) or a JWKS URL; roles with bound audiences, subject and claims; the same
  * error strings (`error validating token: invalid audience (aud) claim: ...`).
  */
-import type { AuthRenewAnswer, Backend, LogicalRequest, LogicalResponse, TokenEntry } from './types.js';
-import { authFromParams, parseTokenParams, renewFromParams, tokenParamsData, type TokenParams } from './auth-common.js';
+import type { LogicalRequest, LogicalResponse } from './types.js';
+import { authFromParams, parseTokenParams, RoleLoginBackend, tokenParamsData, type TokenParams } from './auth-common.js';
 import { MalformedJwtError, parsePublicKeys, tokenAlg, verifyWithKeys } from './jwt-verify.js';
 import type { KeyObject } from 'node:crypto';
 import {
@@ -16,7 +16,6 @@ import {
   parseStringList,
   sortKeys,
   unsupportedOperation,
-  unsupportedPath,
 } from './util.js';
 
 interface JwtConfig {
@@ -70,41 +69,18 @@ function leeway(value: number, dflt: number): number {
   return value === 0 ? dflt : value;
 }
 
-export class JwtAuthBackend implements Backend {
+export class JwtAuthBackend extends RoleLoginBackend<JwtRole> {
   private config: JwtConfig | undefined;
-  private readonly roles = new Map<string, JwtRole>();
 
-  constructor(readonly type: string) {}
+  constructor(readonly type: string) {
+    super();
+  }
 
-  isUnauthenticated(path: string): boolean {
+  override isUnauthenticated(path: string): boolean {
     return path === 'login' || path.startsWith('oidc/');
   }
 
-  renewAuth(token: TokenEntry): AuthRenewAnswer {
-    const name = String(token.internal['role'] ?? '');
-    const role = this.roles.get(name);
-    if (!role) throw new Error(`role ${name} does not exist during renewal`);
-    return renewFromParams(role.token);
-  }
-
-  async handle(req: LogicalRequest): Promise<LogicalResponse | undefined> {
-    const p = req.path;
-    if (p === 'config') return this.configPath(req);
-    if (p === 'role/' && req.operation === 'list') {
-      const keys = [...this.roles.keys()].sort();
-      if (!keys.length) throw new VaultError(404, []);
-      return { data: { keys } };
-    }
-    const m = /^role\/(.+)$/.exec(p);
-    if (m) return this.rolePath(req, m[1] as string);
-    if (p === 'login') {
-      if (req.operation !== 'update') throw unsupportedOperation();
-      return this.login(req);
-    }
-    throw unsupportedPath();
-  }
-
-  private configPath(req: LogicalRequest): LogicalResponse | undefined {
+  protected configPath(req: LogicalRequest): LogicalResponse | undefined {
     if (req.operation === 'read') {
       const c = this.config;
       if (!c) return undefined;
@@ -153,7 +129,7 @@ export class JwtAuthBackend implements Backend {
     return undefined;
   }
 
-  private rolePath(req: LogicalRequest, name: string): LogicalResponse | undefined {
+  protected rolePath(req: LogicalRequest, name: string): LogicalResponse | undefined {
     const existing = this.roles.get(name);
     if (req.operation === 'read') {
       if (!existing) throw new VaultError(404, []);
@@ -230,7 +206,7 @@ export class JwtAuthBackend implements Backend {
     return undefined;
   }
 
-  private async login(req: LogicalRequest): Promise<LogicalResponse> {
+  protected async login(req: LogicalRequest): Promise<LogicalResponse> {
     const d = req.data;
     const jwt = String(d['jwt'] ?? '');
     if (!jwt) throw badRequest('missing token');

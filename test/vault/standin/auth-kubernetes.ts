@@ -5,8 +5,8 @@
  * Namespace and name checks answer 500, as in the recorded fixtures.
  */
 import type { KeyObject } from 'node:crypto';
-import type { AuthRenewAnswer, Backend, LogicalRequest, LogicalResponse, TokenEntry } from './types.js';
-import { authFromParams, parseTokenParams, renewFromParams, tokenParamsData, type TokenParams } from './auth-common.js';
+import type { LogicalRequest, LogicalResponse } from './types.js';
+import { authFromParams, parseTokenParams, RoleLoginBackend, tokenParamsData, type TokenParams } from './auth-common.js';
 import { MalformedJwtError, parsePublicKeys, verifyWithKeys } from './jwt-verify.js';
 import {
   VaultError,
@@ -19,7 +19,6 @@ import {
   serverError,
   sortKeys,
   unsupportedOperation,
-  unsupportedPath,
 } from './util.js';
 
 interface K8sConfig {
@@ -57,40 +56,11 @@ function listContainsGlob(list: string[], value: string): boolean {
   return list.some((p) => globMatch(p, value));
 }
 
-export class KubernetesAuthBackend implements Backend {
+export class KubernetesAuthBackend extends RoleLoginBackend<K8sRole> {
   readonly type = 'kubernetes';
   private config: K8sConfig | undefined;
-  private readonly roles = new Map<string, K8sRole>();
 
-  isUnauthenticated(path: string): boolean {
-    return path === 'login';
-  }
-
-  renewAuth(token: TokenEntry): AuthRenewAnswer {
-    const name = String(token.internal['role'] ?? '');
-    const role = this.roles.get(name);
-    if (!role) throw new Error(`role ${name} does not exist during renewal`);
-    return renewFromParams(role.token);
-  }
-
-  async handle(req: LogicalRequest): Promise<LogicalResponse | undefined> {
-    const p = req.path;
-    if (p === 'config') return this.configPath(req);
-    if (p === 'role/' && req.operation === 'list') {
-      const keys = [...this.roles.keys()].sort();
-      if (!keys.length) throw new VaultError(404, []);
-      return { data: { keys } };
-    }
-    const m = /^role\/(.+)$/.exec(p);
-    if (m) return this.rolePath(req, m[1] as string);
-    if (p === 'login') {
-      if (req.operation !== 'update') throw unsupportedOperation();
-      return this.login(req);
-    }
-    throw unsupportedPath();
-  }
-
-  private configPath(req: LogicalRequest): LogicalResponse | undefined {
+  protected configPath(req: LogicalRequest): LogicalResponse | undefined {
     if (req.operation === 'read') {
       const c = this.config;
       if (!c) return undefined;
@@ -128,7 +98,7 @@ export class KubernetesAuthBackend implements Backend {
     return undefined;
   }
 
-  private rolePath(req: LogicalRequest, name: string): LogicalResponse | undefined {
+  protected rolePath(req: LogicalRequest, name: string): LogicalResponse | undefined {
     const existing = this.roles.get(name);
     if (req.operation === 'read') {
       if (!existing) throw new VaultError(404, []);
@@ -167,7 +137,7 @@ export class KubernetesAuthBackend implements Backend {
     return undefined;
   }
 
-  private async login(req: LogicalRequest): Promise<LogicalResponse> {
+  protected async login(req: LogicalRequest): Promise<LogicalResponse> {
     const d = req.data;
     const roleName = String(d['role'] ?? '');
     if (!roleName) throw badRequest('missing role');
