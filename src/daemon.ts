@@ -76,6 +76,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const current = pipeline.current(spec.raw);
       if (current === undefined || !keptFresh(current.lifetime)) continue;
       const initial = grantFromFetched(current);
+      const secretName = pipeline.nameOf(spec.raw); // its name in templates: the metrics label
       const initialToken = vault.tokens.grant(spec.role)?.token;
       if (initialToken !== undefined) obtainedWith.set(initial, initialToken);
       const handle = scheduler.hold<unknown>(
@@ -92,7 +93,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
                 renew: async (grant, { signal, incrementSec }) => {
                   const l = grant.lifetime as Extract<Lifetime, { kind: 'lease' }>;
                   const r = await vault.client.renewLease(await vault.tokens.get(spec.role, signal), l.leaseId, incrementSec, signal);
-                  metrics.incLeaseRenewals(pipeline.nameOf(spec.raw));
+                  metrics.incLeaseRenewals(secretName);
                   return r;
                 },
               }
