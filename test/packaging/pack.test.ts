@@ -1,0 +1,307 @@
+/**
+ * A new user's path, from a clean copy of the repository (the working tree's files, no node_modules, no dist/):
+ *   1. `npm ci` (offline: from the npm cache) builds dist/ (the prepare script), so that the Examples table's
+ *      `npx tconfd --dir examples/quickstart/tconfd.d --once` works as written;
+ *   2. `npm pack` (prepack builds dist/): the tarball's files and contents;
+ *   3. the tarball installed as `npm install -g tconfd` would install it, with `--omit=dev --offline` into an empty
+ *      prefix, and run from outside the repository: --version, --help, the quickstart with --log-format pretty, and a
+ *      KV v2 secret from Vault (the stand-in, or a real `vault server -dev` when `vault` is on PATH).
+ * Everything comes from the local npm cache: when npm cannot work offline here, the tests say so and are skipped.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { builtinModules } from 'node:module';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enableKv2, putKv2, createToken, writePolicy } from '../vault/setup.js';
+import { startVaultTarget, type VaultTarget } from '../vault/target.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The environment of npm and of the installed command: no npm_* variables inherited from `npm test`. */
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^npm_/i.test(k) && k !== 'NODE_OPTIONS' && k !== 'NODE_PATH') env[k] = v;
+  }
+  return { ...env, NO_UPDATE_NOTIFIER: '1', ...extra };
+}
+
+function exec(cmd: string, args: readonly string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    // Its own process group, so that a timeout also stops what npm started (a build, a script).
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The files a clean clone has: git's tracked and untracked-but-not-ignored files, or the tree minus build output. */
+function cleanCloneFiles(): string[] {
+  try {
+    const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+    return out.split('\0').filter((f) => f !== '' && fs.existsSync(path.join(ROOT, f)));
+  } catch {
+    const skip = new Set(['node_modules', 'dist', 'sourcemap', '.git', '.tmp', 'coverage']);
+    const files: string[] = [];
+    const walk = (rel: string): void => {
+      for (const e of fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })) {
+        const p = rel === '' ? e.name : `${rel}/${e.name}`;
+        if (skip.has(p) || e.name === 'node_modules') continue;
+        if (e.isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk('');
+    return files;
+  }
+}
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+/** Packages `require`d by name in a CommonJS bundle, other than Node's own modules. */
+function requiredPackages(code: string): string[] {
+  const names = new Set<string>();
+  for (const m of code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) {
+    const spec = m[1]!;
+    if (spec.startsWith('node:') || spec.startsWith('.') || spec.startsWith('/') || builtinModules.includes(spec)) continue;
+    names.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Packages that `npm install --omit=dev` installs (the lockfile's non-dev entries) and that run an install script:
+ * each one is a compiler or a download at install time.
+ */
+function runtimePackagesWithInstallScripts(): string[] {
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }>;
+  };
+  return Object.entries(lock.packages)
+    .filter(([where, p]) => where !== '' && p.dev !== true && p.hasInstallScript === true)
+    .map(([where]) => where.replace(/^.*node_modules\//, ''))
+    .sort();
+}
+const scripted = runtimePackagesWithInstallScripts();
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tconfd-pack-'));
+const clone = path.join(tmp, 'clone');
+const unpacked = path.join(tmp, 'unpacked');
+const prefix = path.join(tmp, 'prefix');
+/** Somewhere outside the repository, so that nothing resolves from its node_modules. */
+const elsewhere = path.join(tmp, 'elsewhere');
+let tarball = '';
+let packedFiles: { path: string; mode: number }[] = [];
+let packedPkg: { version: string; dependencies?: Record<string, string>; bin?: Record<string, string> } = { version: '' };
+let bin = '';
+
+/** Why the clean-copy tests cannot run here (npm cannot work offline...), or undefined. */
+let cannotRun: string | undefined;
+let ci: Result | undefined;
+
+function skipVisibly(why: string): void {
+  cannotRun ??= why;
+  console.warn(`[packaging] ${why}: the package tests are skipped`);
+}
+
+/** npm failed because something is not in the npm cache (offline). */
+const notCached = (r: Result): boolean => /ENOTCACHED|only-if-cached/.test(r.stderr);
+
+beforeAll(async () => {
+  if (scripted.length > 0) {
+    // npm ci and the install would compile for minutes; "needs no compiler" below fails on this anyway.
+    return skipVisibly(`the package depends on ${scripted.join(', ')}, which runs an install script`);
+  }
+  for (const f of cleanCloneFiles()) {
+    fs.mkdirSync(path.dirname(path.join(clone, f)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, f), path.join(clone, f));
+    fs.chmodSync(path.join(clone, f), fs.statSync(path.join(ROOT, f)).mode & 0o777);
+  }
+  ci = await exec('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: clone, timeoutMs: 300_000 });
+  if (ci.code !== 0 && notCached(ci)) return skipVisibly('npm ci cannot install the lockfile offline (not in the npm cache)');
+  expect(ci.code, `npm ci failed:\n${ci.stderr.slice(-3000)}`).toBe(0);
+
+  const pack = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: clone, timeoutMs: 180_000 });
+  expect(pack.code, `npm pack failed:\n${pack.stderr.slice(-3000)}`).toBe(0);
+  const info = (JSON.parse(pack.stdout) as { filename: string; files: { path: string; mode: number }[] }[])[0]!;
+  tarball = path.join(tmp, info.filename);
+  packedFiles = info.files;
+  fs.mkdirSync(unpacked);
+  execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+  packedPkg = JSON.parse(fs.readFileSync(path.join(unpacked, 'package', 'package.json'), 'utf8')) as typeof packedPkg;
+
+  fs.mkdirSync(elsewhere);
+  const install = await exec(
+    'npm',
+    ['install', '--global', '--prefix', prefix, '--omit=dev', '--offline', '--no-audit', '--no-fund', tarball],
+    { cwd: elsewhere, timeoutMs: 180_000 },
+  );
+  if (install.code !== 0 && notCached(install)) return skipVisibly('npm cannot install the tarball offline (a dependency is not in the npm cache)');
+  expect(install.code, `npm install of the tarball failed:\n${install.stderr.slice(-3000)}`).toBe(0);
+  bin = path.join(prefix, 'bin', 'tconfd');
+}, 600_000);
+
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('a clean clone after npm ci', () => {
+  it('has dist/ built by npm ci (the prepare script)', (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    for (const f of ['dist/cli.js', 'dist/tconfd.cjs']) expect(fs.existsSync(path.join(clone, f)), f).toBe(true);
+    expect(fs.existsSync(path.join(clone, 'dist/tconfd.cjs.map')), 'no source map in dist/').toBe(false);
+  });
+
+  it('runs the Examples table\'s `npx tconfd --dir examples/quickstart/tconfd.d --once` as written', async (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const r = await exec('npx', ['tconfd', '--dir', 'examples/quickstart/tconfd.d', '--once'], { cwd: clone, env: cleanEnv({ npm_config_offline: 'true' }) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/"msg":"template rendered"/);
+    expect(fs.readFileSync(path.join(clone, 'examples/quickstart/out/nginx.conf'), 'utf8')).toMatch(/upstream /);
+  });
+});
+
+describe('the npm package (npm pack from a clean clone)', () => {
+  it('contains the built CLI, the licence and the README, and no sources, tests or source map', (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const names = packedFiles.map((f) => f.path);
+    for (const need of ['package.json', 'LICENSE', 'README.md', 'dist/cli.js', 'dist/tconfd.cjs', 'dist/THIRD-PARTY-LICENSES.txt']) {
+      expect(names, need).toContain(need);
+    }
+    expect(names.filter((n) => n.endsWith('.map')), 'source maps').toEqual([]);
+    expect(names.filter((n) => /^(src|test|bench|scripts|examples|sourcemap|node_modules)\//.test(n)), 'sources, tests').toEqual([]);
+    expect(names.filter((n) => n.endsWith('.ts') && !n.endsWith('.d.ts')), 'TypeScript sources').toEqual([]);
+    // The bin of package.json: in the package, executable, with a shebang.
+    expect(packedPkg.bin).toEqual({ tconfd: 'dist/cli.js' });
+    expect(packedFiles.find((f) => f.path === 'dist/cli.js')!.mode & 0o111).toBe(0o111);
+    expect(fs.readFileSync(path.join(unpacked, 'package/dist/cli.js'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    expect(fs.readFileSync(path.join(unpacked, 'package/LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} the tconfd authors\n/);
+  });
+
+  it('contains no path of the machine that packed it (no build directory in the code cache or the bundle)', (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    for (const file of filesUnder(path.join(unpacked, 'package'))) {
+      const bytes = fs.readFileSync(file);
+      for (const p of [clone, ROOT.replace(/\/+$/, '')]) {
+        expect(bytes.includes(Buffer.from(p)), `${path.relative(unpacked, file)} contains ${p}`).toBe(false);
+      }
+    }
+  });
+
+  it('lists as dependencies exactly the packages the bundle loads from node_modules', (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const dist = path.join(unpacked, 'package', 'dist');
+    const loaded = [...new Set(fs.readdirSync(dist).filter((f) => /\.c?js$/.test(f)).flatMap((f) => requiredPackages(fs.readFileSync(path.join(dist, f), 'utf8'))))].sort();
+    expect(Object.keys(packedPkg.dependencies ?? {}).sort()).toEqual(loaded);
+  });
+
+  it("ships the licences of the packages it bundles", (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const text = fs.readFileSync(path.join(unpacked, 'package/dist/THIRD-PARTY-LICENSES.txt'), 'utf8');
+    // The dependencies the project chose (README "Dependencies"), all bundled.
+    for (const name of ['undici', 'execa', 'pino', 'pino-pretty', 'yargs', 'zod']) {
+      expect(text, name).toMatch(new RegExp(`^${name} \\d+\\.\\d+\\.\\d+\\S* \\([^)]+\\)\\n\\n\\S`, 'm'));
+    }
+  });
+});
+
+describe('the package installed with npm install -g --omit=dev, offline', () => {
+  it('needs no compiler: no runtime dependency runs an install script', () => {
+    expect(scripted).toEqual([]);
+  });
+
+  it('installs no package that runs an install script (nothing to compile)', (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const scripted: string[] = [];
+    for (const file of filesUnder(path.join(prefix, 'lib', 'node_modules')).filter((f) => path.basename(f) === 'package.json')) {
+      const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; scripts?: Record<string, string> };
+      if (p.name === undefined) continue;
+      const dir = path.dirname(file);
+      if (['preinstall', 'install', 'postinstall'].some((s) => p.scripts?.[s]) || fs.existsSync(path.join(dir, 'binding.gyp'))) {
+        scripted.push(p.name);
+      }
+    }
+    expect(scripted).toEqual([]);
+  });
+
+  it('prints its version and its help', async (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const v = await exec(bin, ['--version'], { cwd: elsewhere, env: cleanEnv({ TCONFD_DEBUG_CODE_CACHE: '1' }) });
+    expect(v).toMatchObject({ code: 0, stdout: `${rootPkg.version}\n` });
+    // The code cache in the package was made by the same Node as this one: accepted where it is installed.
+    expect(v.stderr).toContain('tconfd: code cache accepted');
+    const h = await exec(bin, ['--help'], { cwd: elsewhere });
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/^\s+-d, --dir\s/m);
+  });
+
+  it('renders the quickstart, logging with --log-format pretty', async (ctx) => {
+    if (cannotRun !== undefined) return ctx.skip(cannotRun);
+    const out = path.join(tmp, 'quickstart-out');
+    const r = await exec(bin, ['--dir', path.join(ROOT, 'examples/quickstart/tconfd.d'), '--once', '--log-format', 'pretty'], {
+      cwd: elsewhere,
+      env: cleanEnv({ QUICKSTART_OUT: out }),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/INFO: template rendered\n\s+template: "quickstart\.jsonnet"/);
+    expect(fs.readFileSync(path.join(out, 'nginx.conf'), 'utf8')).toMatch(/upstream /);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'app.json'), 'utf8'))).toBeTypeOf('object');
+  });
+
+  describe('with Vault', () => {
+    let target: VaultTarget | undefined;
+    beforeAll(async () => {
+      if (cannotRun === undefined) target = await startVaultTarget();
+    }, 60_000);
+    afterAll(async () => target?.stop());
+
+    it('renders a KV v2 secret read with a Vault token', async (ctx) => {
+      if (cannotRun !== undefined || target === undefined) return ctx.skip(cannotRun);
+      await enableKv2(target, 'secret');
+      await putKv2(target, 'secret', 'packaged', { password: 'pw-from-vault-4821' });
+      await writePolicy(target, 'packaged', 'path "secret/data/packaged" { capabilities = ["read"] }\n');
+      const { token } = await createToken(target, { policies: ['packaged'], ttl: '10m' });
+      const conf = path.join(tmp, 'vault-conf');
+      const out = path.join(tmp, 'vault-out');
+      fs.mkdirSync(conf);
+      fs.writeFileSync(
+        path.join(conf, 'app.json'),
+        JSON.stringify({ 'app.jsonnet': { dir: out, secrets: { 'vault:app:secret/data/packaged': 'kv' } } }),
+      );
+      fs.writeFileSync(path.join(conf, 'app.jsonnet'), "{ 'db.conf': 'password=' + std.extVar('secrets').kv.data.password }\n");
+      const r = await exec(bin, ['--dir', conf, '--once', '--vault-addr', target.addr], {
+        cwd: elsewhere,
+        env: cleanEnv({ VAULT_TOKEN: token }),
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(out, 'db.conf'), 'utf8')).toBe('password=pw-from-vault-4821\n');
+    });
+  });
+});
