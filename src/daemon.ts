@@ -258,14 +258,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   if (child !== undefined) {
     void child.exited.then((code) => {
-      if (!stopping) logger.info({ status: code }, 'the command ended: stopping');
+      if (!stopping && child!.endCause !== 'start-failed') logger.info({ status: code }, 'the command ended: stopping');
       stopping = true;
       resolveDone(code);
     });
     try {
       await child.start();
     } catch (err) {
-      logger.error({ err: (err as Error).message }, 'cannot start the command');
+      logger.error(err instanceof ChildStartError ? { command: err.command, status: err.status } : {}, (err as Error).message);
       stopping = true;
       resolveDone(err instanceof ChildStartError ? err.status : 1);
     }
