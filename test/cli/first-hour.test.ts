@@ -3,7 +3,8 @@
  * modes are refused, and a command that cannot be found is reported once, in one line, without a stack trace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, run, tempDirs, type RunResult } from './run.js';
+import { tempDirs } from '../support/files.js';
+import { assertBuilt, runTconfd as run, type RunResult } from '../support/tconfd.js';
 
 const tmp = tempDirs('tconfd-first-hour-');
 beforeAll(assertBuilt);
@@ -17,7 +18,7 @@ function expectUsageError(r: RunResult, line: string): void {
 /** A config directory with one template using an env secret (nothing to fetch from Vault). */
 function envProject(): string {
   return tmp.make({
-    'conf/app.json': JSON.stringify({ 'app.jsonnet': { dir: '../out', secrets: { 'env:str:GREETING': 'greeting' } } }),
+    'conf/app.json': { 'app.jsonnet': { dir: '../out', secrets: { 'env:str:GREETING': 'greeting' } } },
     'conf/app.jsonnet': "{ 'app.txt': std.extVar('secrets').greeting }\n",
   });
 }
@@ -46,18 +47,17 @@ describe('command line mistakes', () => {
 describe('a command that cannot be started', () => {
   it('is logged once, in one line naming it, with the shell status, without a stack trace', async () => {
     const root = envProject();
-    const r = await run(['--dir', 'conf', '--', 'tconfd-no-such-app', '--flag'], { cwd: root, env: { GREETING: 'hi' } });
+    const r = await run(['--dir', 'conf'], { cwd: root, env: { GREETING: 'hi' }, command: ['tconfd-no-such-app', '--flag'] });
     expect(r.code).toBe(127);
-    const lines = r.stderr.split('\n').filter((l) => l !== '');
-    const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(logs.map((l) => l.msg)).toEqual(['template rendered', 'command not found: tconfd-no-such-app (exit 127)']);
-    expect(logs[1]).toMatchObject({ level: 50, command: 'tconfd-no-such-app', status: 127 });
+    expect(r.plain).toEqual([]);
+    expect(r.lines.map((l) => l.msg)).toEqual(['template rendered', 'command not found: tconfd-no-such-app (exit 127)']);
+    expect(r.lines[1]).toMatchObject({ level: 50, command: 'tconfd-no-such-app', status: 127 });
     expect(r.stderr).not.toMatch(/stack|    at |ENOENT/);
   });
 
   it('reads the same with pretty logs', async () => {
     const root = envProject();
-    const r = await run(['--dir', 'conf', '--log-format', 'pretty', '--', 'tconfd-no-such-app'], { cwd: root, env: { GREETING: 'hi' } });
+    const r = await run(['--dir', 'conf', '--log-format', 'pretty'], { cwd: root, env: { GREETING: 'hi' }, command: ['tconfd-no-such-app'] });
     expect(r.code).toBe(127);
     expect(r.stderr.match(/ERROR: .*/g)).toEqual(['ERROR: command not found: tconfd-no-such-app (exit 127)']);
     expect(r.stderr).not.toMatch(/stack|    at |ENOENT/);
