@@ -8,7 +8,7 @@
  *      KV v2 secret from Vault (the stand-in, or a real `vault server -dev` when `vault` is on PATH).
  * Everything comes from the local npm cache: when npm cannot work offline here, the tests say so and are skipped.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enableKv2, putKv2, createToken, writePolicy } from '../vault/setup.js';
+import { startProcess } from '../support/tconfd.js';
 import { startVaultTarget, type VaultTarget } from '../vault/target.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -27,39 +28,14 @@ interface Result {
   readonly stderr: string;
 }
 
-/** The environment of npm and of the installed command: no npm_* variables inherited from `npm test`. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^npm_/i.test(k) && k !== 'NODE_OPTIONS' && k !== 'NODE_PATH') env[k] = v;
-  }
-  return { ...env, NO_UPDATE_NOTIFIER: '1', ...extra };
-}
-
-function exec(cmd: string, args: readonly string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    // Its own process group, so that a timeout also stops what npm started (a build, a script).
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, opts.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/**
+ * Run a program to the end (test/support's processes: PATH and HOME only, so that nothing of an enclosing `npm test`,
+ * npm_* variables in particular, reaches npm here).
+ */
+async function exec(argv: readonly string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<Result> {
+  const p = startProcess(argv, { cwd: opts.cwd, env: { NO_UPDATE_NOTIFIER: '1', ...opts.env } });
+  const exit = await p.waitForExit(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+  return { code: exit.code, stdout: p.stdout, stderr: p.stderr };
 }
 
 /** The files a clean clone has: git's tracked and untracked-but-not-ignored files, or the tree minus build output. */
@@ -146,11 +122,11 @@ beforeAll(async () => {
     fs.copyFileSync(path.join(ROOT, f), path.join(clone, f));
     fs.chmodSync(path.join(clone, f), fs.statSync(path.join(ROOT, f)).mode & 0o777);
   }
-  ci = await exec('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: clone, timeoutMs: 300_000 });
+  ci = await exec(['npm', 'ci', '--offline', '--no-audit', '--no-fund'], { cwd: clone, timeoutMs: 300_000 });
   if (ci.code !== 0 && notCached(ci)) return skipVisibly('npm ci cannot install the lockfile offline (not in the npm cache)');
   expect(ci.code, `npm ci failed:\n${ci.stderr.slice(-3000)}`).toBe(0);
 
-  const pack = await exec('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: clone, timeoutMs: 180_000 });
+  const pack = await exec(['npm', 'pack', '--json', '--pack-destination', tmp], { cwd: clone, timeoutMs: 180_000 });
   expect(pack.code, `npm pack failed:\n${pack.stderr.slice(-3000)}`).toBe(0);
   const info = (JSON.parse(pack.stdout) as { filename: string; files: { path: string; mode: number }[] }[])[0]!;
   tarball = path.join(tmp, info.filename);
@@ -160,11 +136,10 @@ beforeAll(async () => {
   packedPkg = JSON.parse(fs.readFileSync(path.join(unpacked, 'package', 'package.json'), 'utf8')) as typeof packedPkg;
 
   fs.mkdirSync(elsewhere);
-  const install = await exec(
-    'npm',
-    ['install', '--global', '--prefix', prefix, '--omit=dev', '--offline', '--no-audit', '--no-fund', tarball],
-    { cwd: elsewhere, timeoutMs: 180_000 },
-  );
+  const install = await exec(['npm', 'install', '--global', '--prefix', prefix, '--omit=dev', '--offline', '--no-audit', '--no-fund', tarball], {
+    cwd: elsewhere,
+    timeoutMs: 180_000,
+  });
   if (install.code !== 0 && notCached(install)) return skipVisibly('npm cannot install the tarball offline (a dependency is not in the npm cache)');
   expect(install.code, `npm install of the tarball failed:\n${install.stderr.slice(-3000)}`).toBe(0);
   bin = path.join(prefix, 'bin', 'tconfd');
@@ -181,7 +156,8 @@ describe('a clean clone after npm ci', () => {
 
   it('runs the Examples table\'s `npx tconfd --dir examples/quickstart/tconfd.d --once` as written', async (ctx) => {
     if (cannotRun !== undefined) return ctx.skip(cannotRun);
-    const r = await exec('npx', ['tconfd', '--dir', 'examples/quickstart/tconfd.d', '--once'], { cwd: clone, env: cleanEnv({ npm_config_offline: 'true' }) });
+    // As written in the README; offline, as everything here (npx runs the package's own bin: nothing to fetch).
+    const r = await exec(['npx', 'tconfd', '--dir', 'examples/quickstart/tconfd.d', '--once'], { cwd: clone, env: { npm_config_offline: 'true' } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/"msg":"template rendered"/);
     expect(fs.readFileSync(path.join(clone, 'examples/quickstart/out/nginx.conf'), 'utf8')).toMatch(/upstream /);
@@ -253,11 +229,11 @@ describe('the package installed with npm install -g --omit=dev, offline', () => 
 
   it('prints its version and its help', async (ctx) => {
     if (cannotRun !== undefined) return ctx.skip(cannotRun);
-    const v = await exec(bin, ['--version'], { cwd: elsewhere, env: cleanEnv({ TCONFD_DEBUG_CODE_CACHE: '1' }) });
+    const v = await exec([bin, '--version'], { cwd: elsewhere, env: { TCONFD_DEBUG_CODE_CACHE: '1' } });
     expect(v).toMatchObject({ code: 0, stdout: `${rootPkg.version}\n` });
     // The code cache in the package was made by the same Node as this one: accepted where it is installed.
     expect(v.stderr).toContain('tconfd: code cache accepted');
-    const h = await exec(bin, ['--help'], { cwd: elsewhere });
+    const h = await exec([bin, '--help'], { cwd: elsewhere });
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^\s+-d, --dir\s/m);
   });
@@ -265,9 +241,9 @@ describe('the package installed with npm install -g --omit=dev, offline', () => 
   it('renders the quickstart, logging with --log-format pretty', async (ctx) => {
     if (cannotRun !== undefined) return ctx.skip(cannotRun);
     const out = path.join(tmp, 'quickstart-out');
-    const r = await exec(bin, ['--dir', path.join(ROOT, 'examples/quickstart/tconfd.d'), '--once', '--log-format', 'pretty'], {
+    const r = await exec([bin, '--dir', path.join(ROOT, 'examples/quickstart/tconfd.d'), '--once', '--log-format', 'pretty'], {
       cwd: elsewhere,
-      env: cleanEnv({ QUICKSTART_OUT: out }),
+      env: { QUICKSTART_OUT: out },
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/INFO: template rendered\n\s+template: "quickstart\.jsonnet"/);
@@ -296,10 +272,7 @@ describe('the package installed with npm install -g --omit=dev, offline', () => 
         JSON.stringify({ 'app.jsonnet': { dir: out, secrets: { 'vault:app:secret/data/packaged': 'kv' } } }),
       );
       fs.writeFileSync(path.join(conf, 'app.jsonnet'), "{ 'db.conf': 'password=' + std.extVar('secrets').kv.data.password }\n");
-      const r = await exec(bin, ['--dir', conf, '--once', '--vault-addr', target.addr], {
-        cwd: elsewhere,
-        env: cleanEnv({ VAULT_TOKEN: token }),
-      });
+      const r = await exec([bin, '--dir', conf, '--once', '--vault-addr', target.addr], { cwd: elsewhere, env: { VAULT_TOKEN: token } });
       expect(r.code, r.stderr).toBe(0);
       expect(fs.readFileSync(path.join(out, 'db.conf'), 'utf8')).toBe('password=pw-from-vault-4821\n');
     });
