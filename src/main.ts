@@ -105,7 +105,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
-  // The command and the hooks get tconfd's environment minus Vault credentials (seed 003: no secrets in env vars).
+  // The command and the hooks get tconfd's environment minus Vault credentials (secrets do not belong in environment variables).
   const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
