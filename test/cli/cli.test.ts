@@ -284,7 +284,7 @@ describe.concurrent('bad usage and bad configuration: exit 2 and one line', () =
 
   it('invalid config JSON', async () => {
     const root = project({ 'conf/app.json': '{\n  "app.jsonnet": {\n    "dir": "out",\n  }\n}\n' });
-    expectUsageError(await run(['--dir', 'conf', '--once'], { cwd: root }), 'conf/app.json: not valid JSON: syntax error at line 4, column 3');
+    expectUsageError(await run(['--dir', 'conf', '--once'], { cwd: root }), 'conf/app.json: not valid JSON: line 4, column 3: a trailing comma is not allowed in JSON (found "}" after ",")');
   });
 
   it('a schema violation', async () => {
@@ -293,7 +293,7 @@ describe.concurrent('bad usage and bad configuration: exit 2 and one line', () =
     const unknown = project({ 'conf/app.json': { 'app.jsonnet': { owner: 'www-data' } } });
     expectUsageError(
       await run(['--dir', 'conf', '--once'], { cwd: unknown }),
-      'conf/app.json: "app.jsonnet": unknown key "owner" (expected dir, mode, user, secrets, hooks, on_change)',
+      'conf/app.json: "app.jsonnet": unknown key "owner" (expected dir, mode, user, secrets, confine, hooks, on_change)',
     );
   });
 
