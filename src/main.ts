@@ -3,7 +3,6 @@
  * Exit codes: 0 success, 1 runtime failure (a secret or template at startup), 2 bad usage or configuration; with a
  * supervised command, the command's own status (128+N when it died of signal N).
  */
-import { createHash } from 'node:crypto';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
@@ -110,7 +109,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
 
-  const renderer = new Renderer({ jpaths: settings.jpaths, logger });
+  const renderer = new Renderer({ jpaths: settings.jpaths, logger, confine: settings.confine });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // Leases and tokens obtained for nothing (--check, or a start that fails after fetching) are given back; the
@@ -148,11 +147,17 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
 
   if (settings.check) {
+    // What a rendering would do to each file, and its size: never a digest (a digest of a short secret, a PIN, is
+    // reversed by brute force).
     for (const [t, files] of plans) {
-      for (const f of files) {
-        const hash = createHash('sha256').update(f.content).digest('hex').slice(0, 12);
-        io.stdout.write(`${f.path}\t${f.content.length} bytes\tsha256:${hash}\t(${t.template})\n`);
+      let status;
+      try {
+        status = await renderer.compare(t, files);
+      } catch (err) {
+        await giveBack();
+        throw new Exit(1, (err as Error).message);
       }
+      files.forEach((f, i) => io.stdout.write(`${f.path}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
     await giveBack();

@@ -2,10 +2,11 @@
  * Projects for the security tests: a config directory conf/ with one config file and its templates, files written
  * under out/, and tconfd run through the built CLI (test/cli/run.ts) with JSON logs.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { run, type RunOptions, type RunResult } from '../cli/run.js';
+import { CLI, ROOT, run, type RunOptions, type RunResult } from '../cli/run.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -65,4 +66,47 @@ export function logs(r: RunResult): Array<{ level: number; msg: string; [k: stri
 /** The one-line reason tconfd gives before a failed exit (`tconfd: ...`). */
 export function reason(r: RunResult): string {
   return r.stderr.split('\n').find((l) => l.startsWith('tconfd: ')) ?? `(no "tconfd:" line in stderr: ${r.stderr})`;
+}
+
+/**
+ * The built CLI run with more control than run(): as another user (uid/gid, root only), or inside a wrapper command
+ * (e.g. `unshare -m sh -c '...'`). Killed after timeoutMs (default 20 s): code null then.
+ */
+export function runCli(
+  args: readonly string[],
+  opts: RunOptions & { uid?: number; gid?: number; wrapper?: readonly string[] } = {},
+): Promise<RunResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ PATH: process.env['PATH'], HOME: process.env['HOME'], ...opts.env })) {
+    if (v !== undefined) env[k] = v;
+  }
+  const argv = [...(opts.wrapper ?? []), process.execPath, CLI, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd ?? ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Whether this process may make a private mount namespace (unshare -m): root, with the capability. */
+export function canUnshareMounts(): boolean {
+  if (!isRoot) return false;
+  return spawnSync('unshare', ['-m', 'true'], { stdio: 'ignore' }).status === 0;
 }
