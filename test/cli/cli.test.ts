@@ -219,12 +219,13 @@ describe.concurrent('runtime failures: exit 1 naming the secret or the template'
     expect(existsSync(join(root, 'out'))).toBe(false);
   });
 
-  it('a failing exe command, with the last line of its stderr', async () => {
+  it('a failing exe command: its status, never its stderr', async () => {
     const path = "exe:str:/bin/sh -c 'echo connecting >&2; echo no route to db >&2; exit 4'";
     const root = project({ 'conf/a.json': { 'a.jsonnet': { dir: '../out', secrets: { [path]: 'x' } } }, 'conf/a.jsonnet': "{ 'a.txt': 'a' }" });
     const r = await run(['--dir', 'conf', '--once'], { cwd: root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`tconfd: secret "${path}": command exited with status 4: no route to db\n`);
+    expect(r.stderr).toMatch(/^tconfd: secret ".*": command exited with status 4 \(.*2 lines on stderr, not shown.*\)\n$/);
+    expect(r.stderr).not.toContain('no route to db');
   });
 
   it('a Jsonnet error names the template and file:line, and nothing is written', async () => {
