@@ -49,10 +49,17 @@ export interface RendererOptions {
   readonly isRoot?: boolean;
   /** --confine: absolute output paths are refused unless a template says "confine": false. Default false. */
   readonly confine?: boolean;
+  /** The template evaluator (default: JsonnetEvaluator with the jpaths). A file's content may be text or bytes. */
+  readonly evaluator?: TemplateEvaluator;
+}
+
+/** Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are). */
+export interface TemplateEvaluator {
+  evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<ReadonlyMap<string, string | Uint8Array>>;
 }
 
 export class Renderer {
-  private readonly evaluator: JsonnetEvaluator;
+  private readonly evaluator: TemplateEvaluator;
   private readonly isRoot: boolean;
   /** output path -> id of the template that writes it */
   private readonly owners = new Map<string, string>();
@@ -65,13 +72,13 @@ export class Renderer {
   private readonly checkedDirs = new Set<string>();
 
   constructor(private readonly opts: RendererOptions) {
-    this.evaluator = new JsonnetEvaluator({ jpaths: opts.jpaths });
+    this.evaluator = opts.evaluator ?? new JsonnetEvaluator({ jpaths: opts.jpaths });
     this.isRoot = opts.isRoot ?? process.getuid?.() === 0;
   }
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
   async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
-    const outputs: ReadonlyMap<string, string | Uint8Array> = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
+    const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
     const owner = this.ownerFor(tmpl);
     const confine = tmpl.confine ?? this.opts.confine ?? false;
     const files: PlannedFile[] = [];
