@@ -10,7 +10,7 @@ import type { TemplateConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Renderer, type TemplateEvaluator } from '../../src/render/index.js';
 import { compareFile, writeFileAtomic } from '../../src/render/write.js';
-import { tempDirs } from '../cli/run.js';
+import { tempDirs } from '../support/files.js';
 
 const tmp = tempDirs('tconfd-bytes-');
 afterAll(tmp.cleanup);

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt } from '../cli/run.js';
+import { assertBuilt } from '../support/tconfd.js';
 import { oneTemplate, projects, reason } from './helpers.js';
 
 const tmp = projects('tconfd-sec-config-');

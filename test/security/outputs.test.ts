@@ -7,8 +7,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt } from '../cli/run.js';
-import { canUnshareMounts, isRoot, logs, oneTemplate, projects, reason, runCli } from './helpers.js';
+import { assertBuilt } from '../support/tconfd.js';
+import { asUser, canUnshareMounts, isRoot, oneTemplate, projects, reason } from './helpers.js';
 
 const tmp = projects('tconfd-sec-out-');
 beforeAll(assertBuilt);
@@ -76,23 +76,18 @@ describe('output paths stay inside the template\'s dir (issue 10, item 1)', () =
   it('absolute keys are allowed as in rconfd, and each is listed once at info naming the template', async () => {
     const p = tmp.make({});
     const abs = join(p.root, 'etc-ssl', 'cert.crt');
-    Object.entries(oneTemplate({}, `{ 'app.conf': 'rel', '${abs}': 'abs' }`)).forEach(([rel, c]) =>
-      writeFileSync(join(p.root, rel), typeof c === 'string' ? c : JSON.stringify(c)),
-    );
+    p.write(oneTemplate({}, `{ 'app.conf': 'rel', '${abs}': 'abs' }`));
     const r = await p.tconfd(['--once']);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(abs, 'utf8')).toBe('abs\n');
-    const listed = logs(r).filter((l) => l.msg === 'template writes an absolute path, outside its dir');
+    const listed = r.lines.filter((l) => l.msg === 'template writes an absolute path, outside its dir');
     expect(listed).toEqual([expect.objectContaining({ level: 30, template: 'app.jsonnet', config: `${p.conf}/app.json`, path: abs })]);
   });
 
   it('"confine": true refuses absolute keys, and --confine makes it the default', async () => {
     const p = tmp.make({});
     const abs = join(p.root, 'etc-ssl', 'cert.crt');
-    const write = (settings: Record<string, unknown>) =>
-      Object.entries(oneTemplate(settings, `{ 'app.conf': 'rel', '${abs}': 'abs' }`)).forEach(([rel, c]) =>
-        writeFileSync(join(p.root, rel), typeof c === 'string' ? c : JSON.stringify(c)),
-      );
+    const write = (settings: Record<string, unknown>) => p.write(oneTemplate(settings, `{ 'app.conf': 'rel', '${abs}': 'abs' }`));
     write({ confine: true });
     const confined = await p.tconfd(['--once']);
     expect(confined.code, confined.stderr).toBe(1);
@@ -178,7 +173,7 @@ describe('symbolic links are never followed for metadata (issue 10, item 3)', ()
     chmodSync(p.out, 0o1777);
     const r = await p.tconfd(['--once']);
     expect(r.code, r.stderr).toBe(0);
-    const warned = logs(r).filter((l) => l.level === 40 && /writable by other users/.test(l.msg));
+    const warned = r.lines.filter((l) => l.level === 40 && /writable by other users/.test(l.msg));
     expect(warned).toEqual([expect.objectContaining({ template: 'app.jsonnet', dir: p.out, mode: '1777' })]);
   });
 });
@@ -199,7 +194,7 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
     expect(readdirSync(p.out).sort()).toEqual(['.app.conf.77.deadbeef.tmp', ...kept, 'app.conf'].sort());
     expect(readlinkSync(join(p.out, '.app.conf.77.deadbeef.tmp'))).toBe(victim);
     expect(readFileSync(victim, 'utf8')).toBe('keep me');
-    expect(logs(r).filter((l) => l.msg === 'removed temporary files left by an interrupted write')).toEqual([
+    expect(r.lines.filter((l) => l.msg === 'removed temporary files left by an interrupted write')).toEqual([
       expect.objectContaining({ path: join(p.out, 'app.conf'), removed: 2 }),
     ]);
   });
@@ -208,8 +203,8 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
 describe('directories that cannot be created (issue 10, item 8)', () => {
   it('a dir under /proc: no hang, the real cause, naming the config file, template and output path', async () => {
     const p = tmp.make(oneTemplate({ dir: '/proc/tconfd-test/out' }, "{ 'app.conf': 'x' }"));
-    const r = await runCli(['-d', p.conf, '--log-format', 'json', '--once'], { timeoutMs: 15_000 });
-    expect(r.code, `tconfd did not exit (killed after 15 s)\n${r.stderr}`).toBe(1);
+    const r = await p.tconfd(['--once'], { timeoutMs: 15_000 });
+    expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "app.jsonnet": output "/proc/tconfd-test/out/app.conf": creating directory /proc/tconfd-test: no such file or directory, and it cannot be created there (ENOENT)`,
     );
@@ -224,8 +219,8 @@ describe('directories that cannot be created (issue 10, item 8)', () => {
     });
     const ro = join(p.root, 'ro');
     mkdirSync(ro);
-    const wrapper = ['unshare', '-m', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', ro];
-    const r = await runCli(['-d', p.conf, '--log-format', 'json', '--once'], { wrapper });
+    const prefix = ['unshare', '-m', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', ro];
+    const r = await p.tconfd(['--once'], { prefix });
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "a.jsonnet": output "${ro}/a.conf": creating a file in ${ro}: read-only file system (EROFS)`,
@@ -233,7 +228,7 @@ describe('directories that cannot be created (issue 10, item 8)', () => {
     expect(r.stderr).not.toMatch(/\.tmp/);
     // A directory to create on it: EROFS too, not ENOENT.
     writeFileSync(join(p.conf, 'app.json'), JSON.stringify({ 'b.jsonnet': { dir: '../ro/sub' } }));
-    const sub = await runCli(['-d', p.conf, '--log-format', 'json', '--once'], { wrapper });
+    const sub = await p.tconfd(['--once'], { prefix });
     expect(sub.code, sub.stderr).toBe(1);
     expect(reason(sub)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "b.jsonnet": output "${ro}/sub/b.conf": creating directory ${ro}/sub: read-only file system (EROFS)`,
@@ -247,7 +242,7 @@ describe('directories that cannot be created (issue 10, item 8)', () => {
     chmodSync(p.conf, 0o755);
     chmodSync(join(p.conf, 'app.json'), 0o644);
     chmodSync(join(p.conf, 'app.jsonnet'), 0o644);
-    const r = await runCli(['-d', p.conf, '--log-format', 'json', '--once'], { uid: 65534, gid: 65534, cwd: '/' });
+    const r = await p.tconfd(['--once'], { prefix: asUser(65534, 65534), cwd: '/' });
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "app.jsonnet": output "${p.out}/app.conf": creating a file in ${p.out}: permission denied (EACCES)`,

@@ -7,9 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt } from '../cli/run.js';
-import { killAll, startTconfd } from '../integration/tconfd.js';
-import { isRoot, logs, oneTemplate, projects, reason } from './helpers.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { isRoot, oneTemplate, projects, reason } from './helpers.js';
 
 const tmp = projects('tconfd-sec-secrets-');
 beforeAll(assertBuilt);
@@ -105,7 +104,7 @@ describe('no secret in a child environment, a message, --check or the command li
 
   it('-T <the JWT itself> is warned about, and hidden from /proc/PID/cmdline while tconfd runs', async () => {
     const p = tmp.make(oneTemplate({ secrets: { 'env:str:HOME': 'home' } }, "{ 'home.txt': std.extVar('secrets').home }"));
-    const t = startTconfd(['-d', p.conf, '-T', JWT, '--', '/bin/sleep', '30'], { cwd: p.root });
+    const t = startTconfd(['-d', p.conf, '-T', JWT], { cwd: p.root, command: ['/bin/sleep', '30'] });
     try {
       await t.waitForLog('command started');
       const warned = t.logs((l) => l.level === 40 && l.msg.startsWith('-T is given the JWT itself'));
@@ -125,7 +124,7 @@ describe('no secret in a child environment, a message, --check or the command li
     const p = tmp.make(oneTemplate({}, "{ 'a.txt': 'a' }"));
     const r = await p.tconfd(['--once', '-T', 'CI_JOB_JWT'], { env: { CI_JOB_JWT: JWT } });
     expect(r.code, r.stderr).toBe(0);
-    expect(logs(r).filter((l) => l.level >= 40)).toEqual([]);
+    expect(r.lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 });
 

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, startTconfd, tempDirs, type Tconfd } from '../integration/tconfd.js';
+import { tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
 import { createPkiRole, createToken, enablePki } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
 import { kv, marker, paths, policy, projectFiles, startWorld, type World } from '../integration/world.js';
@@ -44,7 +45,7 @@ describe("Vault's error answers are summarised, never shown verbatim (issue 10, 
     const cn = `${marker('leak')}.internal.org`.toLowerCase();
     const secret = `vault:app,POST,common_name=${cn}:pki/issue/web`;
     const { t, out } = await runOnce({ [secret]: 'cert' });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     expect(reason(t)).toBe(
       `tconfd: secret "${secret}": Vault answered 400 to POST pki/issue/web: a requested name is not allowed by this role`,
     );
@@ -58,7 +59,7 @@ describe("Vault's error answers are summarised, never shown verbatim (issue 10, 
     const planted = marker('planted');
     standin.failNext(1, 400, { pathPrefix: 'secret/data/app', body: { errors: [`invalid request: password is ${planted}`], warnings: [planted] } });
     const { t } = await runOnce({ 'vault:app:secret/data/app': 'kv' });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     expect(reason(t)).toBe(
       'tconfd: secret "vault:app:secret/data/app": Vault answered 400 to GET secret/data/app: 400 Bad Request (a message from Vault not shown: it may echo request or secret values)',
     );
@@ -73,7 +74,7 @@ describe("Vault's error answers are summarised, never shown verbatim (issue 10, 
 describe('Vault answers are bounded by --max-secret-size (issue 10, item 6)', () => {
   it('a KV value larger than the limit is an error naming the secret and the limit; nothing is written', async () => {
     const { t, out } = await runOnce({ 'vault:app:secret/data/big': 'big' }, ['--max-secret-size', '1MiB']);
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     expect(reason(t)).toBe(
       `tconfd: secret "vault:app:secret/data/big": Vault's answer to GET secret/data/big is larger than the limit of 1 MiB (--max-secret-size)`,
     );
@@ -83,7 +84,7 @@ describe('Vault answers are bounded by --max-secret-size (issue 10, item 6)', ()
 
   it('within the default limit (4 MiB) the same value is read', async () => {
     const { t, out } = await runOnce({ 'vault:app:secret/data/big': 'big' });
-    expect(t.exitResult, t.tail()).toEqual({ code: 0, signal: null });
+    expect(t.exit, t.tail()).toEqual({ code: 0, signal: null });
     expect(existsSync(out)).toBe(true);
   });
 });
