@@ -4,6 +4,7 @@
  */
 import yargs from 'yargs';
 import { parseDuration, parseWait } from '../duration.js';
+import { parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
 
@@ -150,18 +151,6 @@ function duration(flag: string, v: unknown): number {
   } catch (err) {
     throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3 };
-
-/** "4MiB", "512KiB", "1MB", "65536": bytes. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new Error(`"${text}" is not a size (e.g. 4MiB, 512KiB, 65536)`);
-  const bytes = Math.floor(Number(m[1]) * unit);
-  if (bytes < 1) throw new Error(`"${text}" is less than one byte`);
-  return bytes;
 }
 
 function size(flag: string, v: unknown): number {

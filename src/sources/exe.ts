@@ -1,7 +1,7 @@
 import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
-import { DEFAULT_MAX_SECRET_BYTES } from './file.js';
+import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';
 import { decodeBytes, tooLarge } from './text.js';
 import { SecretFetchError, type Fetched, type SecretSource } from './types.js';
 

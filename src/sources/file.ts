@@ -1,11 +1,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { FileSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
+import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';
 import { decodeBytes, tooLarge } from './text.js';
 import { SecretFetchError, type Fetched, type SecretSource } from './types.js';
-
-/** Default --max-secret-size. */
-export const DEFAULT_MAX_SECRET_BYTES = 4 * 1024 * 1024;
 
 /**
  * `file:str|js|b64:PATH`: a file's content (relative paths were resolved against --dir by the config loader). Symbolic

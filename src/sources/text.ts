@@ -1,5 +1,6 @@
 /** Turning the bytes or text a source read into the value Jsonnet sees. */
 import type { Format } from '../config/secret-path.js';
+import { formatSize } from '../size.js';
 import { SecretFetchError } from './types.js';
 
 /**
@@ -34,14 +35,6 @@ export function decodeBytes(raw: string, bytes: Uint8Array, format: Format, opts
     );
   }
   return decode(raw, opts.trim === true ? text.trim() : text, format);
-}
-
-/** "4 MiB" */
-export function formatSize(bytes: number): string {
-  for (const [unit, n] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
-    if (bytes >= n && bytes % (n / 1024) === 0) return `${+(bytes / n).toFixed(2)} ${unit}`;
-  }
-  return `${bytes} bytes`;
 }
 
 /** The size limit error of a secret: names the secret and the limit, never a byte of the value. */

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_MAX_SECRET_BYTES, formatSize } from '../size.js';
 import {
   TRANSIENT_STATUSES,
   VaultError,
@@ -20,9 +21,6 @@ import {
   safeVaultWarnings,
   type Kv2Deleted,
 } from './errors.js';
-
-/** Default limit of one answer's body (--max-secret-size). */
-export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export type VaultHttpMethod = 'GET' | 'POST' | 'PUT' | 'LIST' | 'DELETE';
 
@@ -192,7 +190,7 @@ export class VaultClient {
   private readonly maxResponseBytes: number;
 
   constructor(opts: VaultClientOptions) {
-    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_SECRET_BYTES;
     const { origin, prefix, display } = parseVaultAddr(opts.addr);
     this.origin = origin;
     this.prefix = prefix;
@@ -329,7 +327,7 @@ export class VaultClient {
   ): Promise<string> {
     const limit = this.maxResponseBytes;
     const tooLarge = (): VaultResponseTooLarge => {
-      const err = new VaultResponseTooLarge(method, apiPath, formatLimit(limit));
+      const err = new VaultResponseTooLarge(method, apiPath, formatSize(limit));
       res.body.destroy();
       return err;
     };
@@ -466,13 +464,6 @@ function parseBody(text: string): Parsed {
   } catch {
     return { ok: false };
   }
-}
-
-/** "4 MiB" */
-function formatLimit(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % 1024 === 0) return `${+(bytes / 1024 / 1024).toFixed(2)} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${+(bytes / 1024).toFixed(2)} KiB`;
-  return `${bytes} bytes`;
 }
 
 /** Vault's error answer -> a VaultError carrying only safe summaries of what Vault said (see vaultMessage). */
