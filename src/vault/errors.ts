@@ -200,7 +200,11 @@ const KNOWN_MESSAGES: readonly (readonly [RegExp, string | ((m: RegExpExecArray)
   [/^error validating token: .*(issuer|\(iss\))/i, 'error validating token: invalid issuer (iss) claim'],
   [/^error validating token: .*signature/i, 'error validating token: invalid signature'],
   [/^error validating token\b/i, 'error validating token'],
+  // Claim names come from the role's bound_claims (the Vault administrator's), not from the token: kept when plain.
+  [/^error validating claims: claim "([\w.:/-]{1,64})" does not match any associated bound claim values$/i, (m) => `error validating claims: claim "${m[1]}" does not match any associated bound claim values`],
+  [/^error validating claims: claim "([\w.:/-]{1,64})" is missing$/i, (m) => `error validating claims: claim "${m[1]}" is missing`],
   [/^error validating claims\b/i, 'error validating claims: a bound claim does not match'],
+  [/^claim "([\w.:/-]{1,64})" not found in token$/i, (m) => `claim "${m[1]}" not found in token`],
   [/^claim .* not found in token$/i, 'a claim the role needs is not in the token'],
   [/^audience claim found in JWT but no audiences bound to the role$/i, 'audience claim found in JWT but no audiences bound to the role'],
   [/^invalid audience \(aud\) claim/i, 'invalid audience (aud) claim'],

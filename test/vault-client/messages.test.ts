@@ -32,6 +32,12 @@ describe("Vault's error texts", () => {
     expect(vaultMessage('failed to renew entry: resp: (*logical.Response)(nil) err: past the max TTL, cannot renew')).toBe(
       'past the max TTL, cannot renew',
     );
+    expect(vaultMessage('error validating claims: claim "ref_protected" does not match any associated bound claim values')).toBe(
+      'error validating claims: claim "ref_protected" does not match any associated bound claim values',
+    );
+    expect(vaultMessage('error validating claims: received claim is not a string or list: {"x":"s3cr3t"}')).toBe(
+      'error validating claims: a bound claim does not match',
+    );
     expect(vaultMessage('invalid input: the password is hunter2')).toBeUndefined();
   });
 
