@@ -84,8 +84,8 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
     }
   }
 
-  // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (seed 003: no
-  // secrets in env vars); exe commands run as --exe-user when tconfd runs as root.
+  // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (no secrets in
+  // environment variables); exe commands run as --exe-user when tconfd runs as root.
   const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command, the hooks and exe secrets');
