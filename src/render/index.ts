@@ -186,11 +186,14 @@ export class Renderer {
     return new OutputError(tmpl.configFile, tmpl.template, f.path, (err as Error).message);
   }
 
-  /** Temporary files left by a tconfd killed while writing this file: removed before its first write here. */
+  /**
+   * Temporary files left by a tconfd killed while writing this file: removed before its first write here, and looked
+   * for again at later writes while some may still belong to a live writer.
+   */
   private async sweep(tmpl: TemplateConfig, path: string): Promise<void> {
     if (this.swept.has(path)) return;
-    this.swept.add(path);
-    const removed = await removeStaleTemps(path);
+    const { removed, pending } = await removeStaleTemps(path);
+    if (pending === 0) this.swept.add(path);
     if (removed > 0) {
       this.opts.logger.info(
         { template: tmpl.template, config: tmpl.configFile, path, removed },

@@ -125,33 +125,55 @@ export async function compareFile(path: string, content: Buffer): Promise<Compar
   }
 }
 
+/** A temporary file older than this is stale whoever wrote it: a write takes milliseconds. */
+const STALE_AFTER_MS = 10 * 60_000;
+
 /**
  * Remove the temporary files that a killed tconfd left next to `path` (`.name.<pid>.<8 hex>.tmp`, this module's
- * naming and nothing else): regular files only, links are never followed. Returns how many were removed.
+ * naming and nothing else): regular files only, links are never followed. One whose pid is this process (a restarted
+ * container often gets the same pid) or no live process is stale; one of another live process may be a write in
+ * flight (two tconfds writing the same file) and is left alone unless it is older than 10 minutes. Returns how many
+ * were removed and how many were left for a later look.
  */
-export async function removeStaleTemps(path: string): Promise<number> {
+export async function removeStaleTemps(path: string, now = Date.now()): Promise<{ removed: number; pending: number }> {
   const dir = dirname(path);
   const name = basename(path);
   let entries: string[];
   try {
     entries = await readdir(dir);
   } catch {
-    return 0;
+    return { removed: 0, pending: 0 };
   }
   let removed = 0;
+  let pending = 0;
   for (const entry of entries) {
     const m = TEMP_SUFFIX.exec(entry);
     if (m === null || m[1] !== name) continue;
     const p = join(dir, entry);
     try {
-      if (!(await lstat(p)).isFile()) continue;
+      const st = await lstat(p);
+      if (!st.isFile()) continue;
+      if (!(Number(m[2]) === process.pid || !processExists(Number(m[2])) || now - st.mtimeMs > STALE_AFTER_MS)) {
+        pending++;
+        continue;
+      }
       await unlink(p);
       removed++;
     } catch {
-      // gone already, or not ours to remove: the next rendering tries again
+      // gone already, or not ours to remove
     }
   }
-  return removed;
+  return { removed, pending };
+}
+
+function processExists(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 type Existing =

@@ -4,7 +4,7 @@
  * absolute keys under "confine", NUL and empty segments, a symbolic link planted at an output path, temporary files
  * left by a killed tconfd, and directories that cannot be created (under /proc, on a read-only file system).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt } from '../support/tconfd.js';
@@ -182,21 +182,30 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
   it("are removed at the next rendering: only tconfd's own pattern, only regular files, no link followed", async () => {
     const p = tmp.make(oneTemplate({}, "{ 'app.conf': 'complete' }"));
     mkdirSync(p.out);
-    const stale = ['.app.conf.4242.0a1b2c3d.tmp', '.app.conf.1.ffffffff.tmp'];
+    // pids that no process has (above any pid_max): left by a tconfd that was killed
+    const stale = ['.app.conf.99999997.0a1b2c3d.tmp', '.app.conf.99999998.ffffffff.tmp'];
     for (const s of stale) writeFileSync(join(p.out, s), 'partial secr');
-    const kept = ['.app.conf.4242.0a1b2c3d.tmp.bak', '.other.conf.4242.0a1b2c3d.tmp', 'app.conf.4242.0a1b2c3d.tmp', '.app.conf.x.0a1b2c3d.tmp'];
+    const kept = ['.app.conf.99999997.0a1b2c3d.tmp.bak', '.other.conf.99999997.0a1b2c3d.tmp', 'app.conf.99999997.0a1b2c3d.tmp', '.app.conf.x.0a1b2c3d.tmp'];
     for (const k of kept) writeFileSync(join(p.out, k), 'not ours');
     const victim = join(p.root, 'victim');
     writeFileSync(victim, 'keep me');
-    symlinkSync(victim, join(p.out, '.app.conf.77.deadbeef.tmp'));
+    symlinkSync(victim, join(p.out, '.app.conf.99999999.deadbeef.tmp'));
+    // a live process's recent temporary file may be a write in flight (another tconfd writing the same file): kept
+    const inFlight = `.app.conf.${process.pid}.12345678.tmp`;
+    writeFileSync(join(p.out, inFlight), 'being written');
     const r = await p.tconfd(['--once']);
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(p.out).sort()).toEqual(['.app.conf.77.deadbeef.tmp', ...kept, 'app.conf'].sort());
-    expect(readlinkSync(join(p.out, '.app.conf.77.deadbeef.tmp'))).toBe(victim);
+    expect(readdirSync(p.out).sort()).toEqual(['.app.conf.99999999.deadbeef.tmp', inFlight, ...kept, 'app.conf'].sort());
+    expect(readlinkSync(join(p.out, '.app.conf.99999999.deadbeef.tmp'))).toBe(victim);
     expect(readFileSync(victim, 'utf8')).toBe('keep me');
     expect(r.lines.filter((l) => l.msg === 'removed temporary files left by an interrupted write')).toEqual([
       expect.objectContaining({ path: join(p.out, 'app.conf'), removed: 2 }),
     ]);
+    // ... until it is older than any write takes
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(join(p.out, inFlight), old, old);
+    expect((await p.tconfd(['--once'])).code).toBe(0);
+    expect(readdirSync(p.out)).not.toContain(inFlight);
   });
 });
 
