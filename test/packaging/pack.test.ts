@@ -102,7 +102,6 @@ let bin = '';
 
 /** Why the clean-copy tests cannot run here (npm cannot work offline...), or undefined. */
 let cannotRun: string | undefined;
-let ci: Result | undefined;
 
 function skipVisibly(why: string): void {
   cannotRun ??= why;
@@ -122,7 +121,7 @@ beforeAll(async () => {
     fs.copyFileSync(path.join(ROOT, f), path.join(clone, f));
     fs.chmodSync(path.join(clone, f), fs.statSync(path.join(ROOT, f)).mode & 0o777);
   }
-  ci = await exec(['npm', 'ci', '--offline', '--no-audit', '--no-fund'], { cwd: clone, timeoutMs: 300_000 });
+  const ci = await exec(['npm', 'ci', '--offline', '--no-audit', '--no-fund'], { cwd: clone, timeoutMs: 300_000 });
   if (ci.code !== 0 && notCached(ci)) return skipVisibly('npm ci cannot install the lockfile offline (not in the npm cache)');
   expect(ci.code, `npm ci failed:\n${ci.stderr.slice(-3000)}`).toBe(0);
 
