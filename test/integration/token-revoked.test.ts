@@ -1,0 +1,96 @@
+/**
+ * Issue 9, defect 1: an operator revokes tconfd's login token while it runs (`vault token revoke -accessor ...`).
+ * Vault revokes the token's leases with it. tconfd must notice once (whichever request hits the 403 first), log in
+ * once, obtain the lease again with the new token and render it; and at exit revoke the new token and everything
+ * obtained with it, saying so only if it is true. Runs against the stand-in and against a real Vault alike.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, LEVEL, startTconfd } from '../support/tconfd.js';
+import { database, jwtAuth, jwtRole, kv, leaseAlive, liveLeases, marker, paths, policy, projectFiles, startWorld, tokenAlive, type World } from './world.js';
+
+const tmp = tempDirs('tconfd-it-');
+let world: World;
+let jwt: string;
+const kvValue = marker('kv');
+const seen: string[] = [];
+
+interface Rendered {
+  secrets: { db: { username: string; password: string }; kv: { data: { password: string } }; self: { id: string; accessor: string } };
+}
+
+beforeAll(async () => {
+  world = await startWorld();
+  await database(world, [{ name: 'app', defaultTtl: 60, maxTtl: 3600 }]);
+  await kv(world, 'app', { password: kvValue });
+  await policy(world, 'app', { 'database/creds/app': ['read'], 'secret/data/app': ['read'] });
+  const issuer = await jwtAuth(world);
+  await jwtRole(world, 'app', ['app'], '1h', '2h');
+  jwt = await issuer.sign();
+});
+
+afterAll(async () => {
+  await killAll();
+  await world?.stop();
+  tmp.cleanup();
+});
+
+describe('the login token revoked by an operator while tconfd runs', () => {
+  it('one new login, the lease obtained again with it and rendered; at exit the new token and its lease are revoked', async () => {
+    const root = tmp.make(
+      projectFiles({ 'vault:app:database/creds/app': 'db', 'vault:app:secret/data/app': 'kv', 'vault:app:auth/token/lookup-self': 'self' }),
+    );
+    const before = new Set(await liveLeases(world, 'database/creds/app'));
+    const t = startTconfd(
+      ['-d', paths(root).conf, '-D', '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', '--static-refresh', '1s', '--revoke-grace', '1s'],
+      { env: { CI_JOB_JWT: jwt } },
+    );
+    await t.ready();
+    const first = readJson<Rendered>(paths(root).file());
+    seen.push(first.secrets.db.password, first.secrets.self.id);
+    const [leaseA] = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
+    expect(leaseA).toBeDefined();
+
+    // The operator: vault token revoke -accessor <tconfd's token>. Its lease goes with it.
+    const revoked = await world.api('POST', 'auth/token/revoke-accessor', { accessor: first.secrets.self.accessor });
+    expect(revoked.status).toBe(204);
+    expect(await leaseAlive(world, leaseA!)).toBe(false);
+    const from = t.lines.length;
+
+    // Rendered again from a new token: new credentials (the old ones died with token A), a new token id.
+    const text = await t.waitForFile(paths(root).file(), (c) => {
+      const r = JSON.parse(c) as Rendered;
+      return r.secrets.db.username !== first.secrets.db.username && r.secrets.self.id !== first.secrets.self.id;
+    });
+    const second = JSON.parse(text) as Rendered;
+    seen.push(second.secrets.db.password, second.secrets.self.id);
+    expect(await tokenAlive(world, second.secrets.self.id)).toBe(true);
+    const leasesB = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
+    expect(leasesB).toHaveLength(1);
+
+    // Exactly one login for the dead token and one new lease, whoever noticed first (KV refresh, lease renewal...).
+    await t.waitForLog('template rendered: files changed', { from });
+    const after = t.lines.slice(from);
+    expect(after.filter((l) => l.msg === 'logged in to Vault'), t.tail()).toHaveLength(1);
+    expect(after.filter((l) => l.msg === 'obtained a new vault:app:database/creds/app'), t.tail()).toHaveLength(1);
+    expect(t.logs('logged in to Vault')).toHaveLength(2);
+
+    expect(await t.stop()).toEqual({ code: 0, signal: null });
+    // Nothing this run obtained outlives it: token B and its lease are revoked; the exit log is true.
+    expect(await tokenAlive(world, second.secrets.self.id)).toBe(false);
+    expect((await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id))).toEqual([]);
+    const exitLog = t.logs('leases and tokens revoked');
+    expect(exitLog, t.tail()).toHaveLength(1);
+    expect(exitLog[0]).toMatchObject({ leases: 1, tokens: 1 });
+    expect(t.logs('NOT revoked')).toEqual([]);
+    expect(t.logs(/release of .* failed/, LEVEL.warn)).toEqual([]);
+  });
+});
+
+describe('secrecy', () => {
+  it('no JWT, Vault token, KV value or database password appears in any output', () => {
+    const text = allOutput();
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    for (const s of [jwt, kvValue, ...seen]) expect(text).not.toContain(s);
+  });
+});
