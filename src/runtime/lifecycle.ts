@@ -14,6 +14,7 @@
  *   of one phase in parallel, each bounded by its own time limit on the injected Clock: a step that hangs is
  *   abandoned (logged), the next phase still runs.
  */
+import { raceSignal } from '../abort.js';
 import type { Clock } from '../clock.js';
 
 export type StopSignal = 'SIGTERM' | 'SIGINT';
@@ -134,25 +135,7 @@ export class Lifecycle {
    * recorded by its owner and given back by the clean-up).
    */
   guard<T>(p: Promise<T>): Promise<T> {
-    const s = this.#controller.signal;
-    if (s.aborted) {
-      p.catch(() => undefined);
-      return Promise.reject(s.reason as Error);
-    }
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(s.reason as Error);
-      s.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          s.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (err: unknown) => {
-          s.removeEventListener('abort', onAbort);
-          reject(err as Error);
-        },
-      );
-    });
+    return raceSignal(p, this.#controller.signal);
   }
 
   /** Register a clean-up step; steps of a phase run together, phases in PHASES order. */

@@ -45,6 +45,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     },
   });
   let child: ChildSupervisor | undefined;
+  let started = false;
   const coalescer = new ChangeCoalescer({
     minMs: sv.wait.minMs,
     maxMs: sv.wait.maxMs,
@@ -96,6 +97,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     child = c;
     c.on('restart', () => metrics.incChildRestarts());
     lifecycle.addCleanup('command', 'stop the command', sv.killTimeoutMs + 5_000, async () => {
+      if (!started) return void (await c.shutdown());
       if (lifecycle.stopSignal !== undefined) logger.info({ signal: lifecycle.stopSignal }, 'stopping: signalling the command');
       code = await c.shutdown(lifecycle.stopSignal ?? 'SIGTERM');
     });
@@ -106,6 +108,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     });
     lifecycle.forwardTo((sig) => c.signal(sig));
     void c.exited.then((status) => {
+      if (!started) return;
       if (!lifecycle.stopping) logger.info({ status }, 'the command ended: stopping');
       code = status;
       lifecycle.stop();
@@ -130,7 +133,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   }
 
   try {
-    await child?.start();
+    // A stop signal that came while this was being set up: the command is not started at all.
+    if (lifecycle.stopping) code = lifecycle.stopSignal !== undefined && child !== undefined ? lifecycle.signalStatus : 0;
+    else if (child !== undefined) {
+      started = true;
+      await child.start();
+    }
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'cannot start the command');
     code = err instanceof ChildStartError ? err.status : 1;

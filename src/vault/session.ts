@@ -18,6 +18,7 @@
  *   that may still create a lease or a token, revokes every lease recorded and not revoked, then revoke-self of every
  *   token tconfd logged in with, and reports what was revoked and what was not.
  */
+import { raceSignal } from '../abort.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuthGrant, AuthMethod } from './auth.js';
@@ -311,8 +312,10 @@ export class VaultSession {
   /** The one call of AuthMethod.login; shared while in flight, not tied to any caller's signal. */
   #login(e: Entry, role: string): Promise<AuthGrant> {
     if (e.inflight !== undefined) return e.inflight;
+    // Once the exit sweep has begun revoking, a new token could never be revoked: no more logins.
+    if (this.#closing.signal.aborted) return Promise.reject(new Error('the Vault session is closing: no new login'));
     const key = this.key(role);
-    const p = this.#track(this.#auth.login(role)).then((grant) => {
+    const p = this.#track(this.#auth.login(role, this.#closing.signal)).then((grant) => {
       const rec = this.ledger.token(key, role, grant);
       e.current = rec;
       this.#log.info(
@@ -483,26 +486,4 @@ export class VaultSession {
     p.then(done, done);
     return p;
   }
-}
-
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return p;
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(signal.reason as Error);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
 }
