@@ -10,7 +10,8 @@ import type { TemplateConfig } from '../config/load.js';
 import { createScheduler } from '../leases/scheduler.js';
 import type { Logger } from '../log.js';
 import { RenderLoop } from '../render/loop.js';
-import { ChangeCoalescer, ChildStartError, ChildSupervisor, Metrics, runHook, startHealthServer, warnIfPid1, type HealthStatus } from '../supervisor/index.js';
+import { ChangeCoalescer, Metrics, runHook, startHealthServer, type HealthStatus } from '../supervisor/index.js';
+import { Command } from './command.js';
 import { holdVault } from './holdings.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Pipeline, TemplateOutcome } from './pipeline.js';
@@ -44,8 +45,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       backoffMaxMs: Math.max(1, retry.initialMs, retry.maxMs),
     },
   });
-  let child: ChildSupervisor | undefined;
-  let started = false;
+  const command = settings.command.length > 0 ? new Command({ settings, env: opts.childEnv, lifecycle, metrics, clock, logger }) : undefined;
+  const child = command?.child;
   const coalescer = new ChangeCoalescer({
     minMs: sv.wait.minMs,
     maxMs: sv.wait.maxMs,
@@ -80,8 +81,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     vault.session.setCredentialGate((leaseId) => loop.holds(leaseId));
     holdVault({ scheduler, session: vault.session, source: vault.source, pipeline, metrics, logger, changed: (raw) => loop.invalidate(pipeline.usersOf(raw)) });
   }
-  // Clean-up, in phase order; the sweep and the Vault client are main's.
-  let code = 0;
+  // Clean-up, in phase order: the command (command.ts), renders, leases; the sweep and the Vault client are main's.
   lifecycle.addCleanup('renders', 'abandon renderings', 3_000, async () => {
     coalescer.close();
     await loop.close(2_000);
@@ -90,30 +90,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     if (settings.leases.revokeOnExit) vault?.session.beginExit();
     await scheduler.stop({ revoke: settings.leases.revokeOnExit });
   });
-
-  if (settings.command.length > 0) {
-    warnIfPid1(logger);
-    const c = new ChildSupervisor({ command: settings.command, env: opts.childEnv, reloadSignal: sv.reloadSignal, killSignal: sv.killSignal, killTimeoutMs: sv.killTimeoutMs, restart: sv.restart, maxRestarts: sv.maxRestarts, restartWindowMs: sv.restartWindowMs, clock, logger });
-    child = c;
-    c.on('restart', () => metrics.incChildRestarts());
-    lifecycle.addCleanup('command', 'stop the command', sv.killTimeoutMs + 5_000, async () => {
-      if (!started) return void (await c.shutdown());
-      if (lifecycle.stopSignal !== undefined) logger.info({ signal: lifecycle.stopSignal }, 'stopping: signalling the command');
-      code = await c.shutdown(lifecycle.stopSignal ?? 'SIGTERM');
-    });
-    lifecycle.onUrgent(() => {
-      if (!c.running) return;
-      logger.info('second signal: killing the command now');
-      void c.shutdown('SIGKILL');
-    });
-    lifecycle.forwardTo((sig) => c.signal(sig));
-    void c.exited.then((status) => {
-      if (!started) return;
-      if (!lifecycle.stopping) logger.info({ status }, 'the command ended: stopping');
-      code = status;
-      lifecycle.stop();
-    });
-  } else if (scheduler.snapshot().length === 0) {
+  if (command === undefined && scheduler.snapshot().length === 0) {
     logger.info('exiting daemon mode: no leased secret or token to keep fresh');
     return 0;
   }
@@ -132,19 +109,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     logger.info({ address: health.address }, 'serving /healthz, /readyz and /metrics');
   }
 
-  try {
-    // A stop signal that came while this was being set up: the command is not started at all.
-    if (lifecycle.stopping) code = lifecycle.stopSignal !== undefined && child !== undefined ? lifecycle.signalStatus : 0;
-    else if (child !== undefined) {
-      started = true;
-      await child.start();
-    }
-  } catch (err) {
-    logger.error({ err: (err as Error).message }, 'cannot start the command');
-    code = err instanceof ChildStartError ? err.status : 1;
-    lifecycle.stop();
-  }
+  await command?.start();
   await lifecycle.stopped();
   await lifecycle.cleanUp();
-  return code;
+  return command?.code ?? 0;
 }
