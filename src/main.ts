@@ -121,7 +121,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     }
     vault = v;
     sources.vault = v.source as VaultSource;
-    lifecycle.addCleanup('sweep', 'revoke what tconfd obtained from Vault', 10_000, async (signal) => {
+    lifecycle.addCleanup('sweep', 'revoke what tconfd obtained from Vault', 8_000, async (signal) => {
       if (revokeAtExit) await vaultWiring.revokeAndReport(v, logger, signal);
     });
     lifecycle.addCleanup('close', 'close the Vault client', 3_000, () => v.client.close());

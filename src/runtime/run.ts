@@ -86,7 +86,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     coalescer.close();
     await loop.close(2_000);
   });
-  lifecycle.addCleanup('leases', 'revoke what the lease scheduler holds', 12_000, async () => {
+  lifecycle.addCleanup('leases', 'revoke what the lease scheduler holds', 10_000, async () => {
     if (settings.leases.revokeOnExit) vault?.session.beginExit();
     await scheduler.stop({ revoke: settings.leases.revokeOnExit });
   });
