@@ -14,6 +14,7 @@
  *   of one phase in parallel, each bounded by its own time limit on the injected Clock: a step that hangs is
  *   abandoned (logged), the next phase still runs.
  */
+import { setMaxListeners } from 'node:events';
 import { raceSignal } from '../abort.js';
 import type { Clock } from '../clock.js';
 
@@ -70,6 +71,8 @@ export class Lifecycle {
 
   constructor(emitter: SignalEmitter) {
     this.#emitter = emitter;
+    // Every secret fetched at startup waits on this signal at once (1,000 leases: 1,000 listeners, none leaked).
+    setMaxListeners(0, this.#controller.signal);
     for (const sig of STOP_SIGNALS) this.#listen(sig, () => this.#onStop(sig));
     for (const sig of FORWARDED_SIGNALS) this.#listen(sig, () => this.#onForward(sig));
   }
@@ -173,8 +176,10 @@ export class Lifecycle {
         timer = { cancel: () => clearTimeout(t) };
       }
     });
+    const started = this.#clock?.now() ?? Date.now();
     try {
       const r = await Promise.race([step.run(ac.signal).then(() => 'done' as const), timeout]);
+      this.#logger?.debug({ phase, step: step.name, ms: (this.#clock?.now() ?? Date.now()) - started }, `clean-up: ${r === 'done' ? 'done' : 'gave up'}`);
       if (r === 'timeout') {
         ac.abort(new Error(`${step.name}: gave up after ${step.timeoutMs} ms`));
         this.#logger?.warn({ phase, step: step.name, timeoutMs: step.timeoutMs }, `clean-up: ${step.name} did not finish in time; going on`);

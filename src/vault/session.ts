@@ -18,6 +18,7 @@
  *   that may still create a lease or a token, revokes every lease recorded and not revoked, then revoke-self of every
  *   token tconfd logged in with, and reports what was revoked and what was not.
  */
+import { setMaxListeners } from 'node:events';
 import { raceSignal } from '../abort.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -93,6 +94,8 @@ export class VaultSession {
     this.#log = opts.logger;
     this.#settleMs = opts.settleMs ?? 3_000;
     this.#revokeTimeoutMs = opts.revokeTimeoutMs ?? 5_000;
+    // Every request in flight listens to it (1,000 leases obtained at startup at once).
+    setMaxListeners(0, this.#closing.signal);
   }
 
   get authKind(): AuthMethod['kind'] {
