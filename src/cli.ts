@@ -12,11 +12,16 @@ const lifecycle = Lifecycle.install(process);
 const env = { ...process.env };
 for (const name of (globalThis as { __tconfdAddedEnv?: string[] }).__tconfdAddedEnv ?? []) delete env[name];
 
+const setCommandLine = (args: readonly string[]): void => {
+  // Node rewrites the whole argv area, which is what /proc/PID/cmdline shows.
+  process.title = [...process.argv.slice(0, 2), ...args].join(' ');
+};
+
 /** After main's clean-up, the exit is not held up by a stray handle (a Jsonnet evaluation still on the thread pool). */
 const EXIT_GRACE_MS = 3_000;
 
 import('./main.js')
-  .then(({ main }) => main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, lifecycle }))
+  .then(({ main }) => main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, lifecycle, setCommandLine }))
   .then(
     (code) => {
       process.exitCode = code;

@@ -7,7 +7,6 @@
  * Every way out goes through the lifecycle's clean-up (runtime/lifecycle.ts): what was obtained from Vault is revoked
  * (unless --once or rconfd's one-shot mode completed, or --no-revoke-on-exit), then the Vault client is closed.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
@@ -18,7 +17,7 @@ import { Pipeline } from './runtime/pipeline.js';
 import { Lifecycle, StopRequested } from './runtime/lifecycle.js';
 import { Renderer } from './render/index.js';
 import type { VaultWiring } from './runtime/vault.js';
-import { EnvSource, ExeSource, FileSource, type SourceRegistry } from './sources/index.js';
+import { EnvSource, ExeSource, FileSource, resolveExeUser, type SourceRegistry } from './sources/index.js';
 import type { VaultSource } from './sources/vault.js';
 import { childEnv } from './supervisor/env.js';
 import { Metrics } from './supervisor/health.js';
@@ -34,6 +33,8 @@ export interface MainIO {
   readonly clock?: Clock;
   /** The signal owner installed by the CLI before anything else (default: one listening to nothing). */
   readonly lifecycle?: Lifecycle;
+  /** Replaces what /proc/PID/cmdline and ps show for this process (cli.ts: process.title). */
+  readonly setCommandLine?: (args: readonly string[]) => void;
 }
 
 /** A failure that ends tconfd with one line on stderr. */
@@ -61,6 +62,7 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   const clock = io.clock ?? systemClock;
   const lifecycle = io.lifecycle ?? new Lifecycle(new EventEmitter());
   lifecycle.attach({ logger, clock });
+  warnCredentialArgument(args, settings, logger, io);
   try {
     return await run(settings, logger, io, clock, lifecycle);
   } catch (err) {
@@ -98,10 +100,21 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     }
   }
 
+  // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (no secrets in
+  // environment variables); exe commands run as --exe-user when tconfd runs as root.
+  const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
+  const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
+  if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command, the hooks and exe secrets');
+  let exeUser;
+  try {
+    exeUser = [...config.secrets.values()].some((s) => s.backend === 'exe') ? resolveExeUser(settings.exeUser) : undefined;
+  } catch (err) {
+    throw new Exit(2, (err as Error).message);
+  }
   const sources: SourceRegistry & { vault?: VaultSource } = {
     env: new EnvSource(io.env, clock),
-    file: new FileSource(clock),
-    exe: new ExeSource({ clock, env: io.env }),
+    file: new FileSource(clock, { maxBytes: settings.maxSecretBytes }),
+    exe: new ExeSource({ clock, env: cmdEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
   };
   // Loaded only when needed (startup time and memory): the Vault stack (undici) for vault secrets, and the
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
@@ -128,12 +141,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
   const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
-  // The command and the hooks get tconfd's environment minus Vault credentials (seed 003: no secrets in env vars).
-  const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
-  const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
-  if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
-
-  const renderer = new Renderer({ jpaths: settings.jpaths, logger });
+  const renderer = new Renderer({ jpaths: settings.jpaths, logger, confine: settings.confine });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // First rendering: every secret, then every template evaluated before anything is written.
@@ -154,11 +162,16 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
 
   if (settings.check) {
+    // What a rendering would do to each file, and its size: never a digest (a digest of a short secret, a PIN, is
+    // reversed by brute force).
     for (const [t, files] of plans) {
-      for (const f of files) {
-        const hash = createHash('sha256').update(f.content).digest('hex').slice(0, 12);
-        io.stdout.write(`${f.path}\t${f.content.length} bytes\tsha256:${hash}\t(${t.template})\n`);
+      let status;
+      try {
+        status = await renderer.compare(t, files);
+      } catch (err) {
+        throw new Exit(1, (err as Error).message);
       }
+      files.forEach((f, i) => io.stdout.write(`${f.path}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
     return 0;
@@ -198,6 +211,22 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
 /** A stop signal passes through; any other failure of the start becomes an Exit. */
 function stopOr(err: unknown, code: number, message: string): Error {
   return err instanceof StopRequested ? err : new Exit(code, message);
+}
+
+/**
+ * rconfd's `-T <the JWT itself>`: a credential on the command line can be read by every process of the machine
+ * (/proc/PID/cmdline, ps). Said at warn, and hidden from what tconfd's command line shows from now on.
+ */
+function warnCredentialArgument(args: readonly string[], settings: Settings, logger: Logger, io: MainIO): void {
+  const value = settings.auth.jwtEnv;
+  if (value === undefined || io.env[value] !== undefined) return;
+  const looksLikeName = /^[A-Za-z_][A-Za-z0-9_]*$/.test(value);
+  if (!looksLikeName) io.setCommandLine?.(args.map((a) => a.split(value).join('[hidden]')));
+  logger.warn(
+    looksLikeName
+      ? `-T ${value}: there is no such environment variable, so the value itself is used as the JWT; a credential on the command line is visible to every process (/proc/PID/cmdline, ps): export the JWT in a variable and pass its name, or use -t FILE`
+      : '-T is given the JWT itself: a credential on the command line is visible to every process (/proc/PID/cmdline, ps) and in shell histories; export it in a variable and pass its name (-T NAME), or use -t FILE',
+  );
 }
 
 async function runReadyHooks(pipeline: Pipeline, logger: Logger, hookEnv: Readonly<Record<string, string>>): Promise<void> {
