@@ -8,7 +8,7 @@
  *   template's rendering of its rotated lease nor the shutdown, which still revokes.
  * Runs against the stand-in and a real Vault alike (the revocation-time check is the stand-in's).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, tempDirs, writeFiles } from '../support/files.js';
@@ -43,8 +43,12 @@ async function httpGet(url: string): Promise<{ status: number; body: string }> {
   return { status: res.status, body: await res.text() };
 }
 
-/** A shell command for an exe secret: prints `ok`; fails (exit 1) while `fail` exists, sleeps 60 s while `slow` does. */
+/**
+ * A shell command for an exe secret: prints `ok`; fails (exit 1) while `fail` exists in dir, sleeps 60 s while `slow`
+ * does. As root tconfd runs it as --exe-user (nobody): dir is made readable to it.
+ */
 function exe(dir: string): string {
+  chmodSync(dir, 0o755);
   return `exe:str,dynamic:/bin/sh -c "if [ -e ${join(dir, 'slow')} ]; then sleep 60; fi; if [ -e ${join(dir, 'fail')} ]; then echo broken >&2; exit 1; fi; echo ok"`;
 }
 
