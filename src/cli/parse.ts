@@ -7,6 +7,7 @@ import { parseDuration, parseWait } from '../duration.js';
 import { parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
+import { closestName } from './suggest.js';
 
 export type CliResult =
   | { readonly kind: 'run'; readonly settings: Settings }
@@ -109,7 +110,7 @@ export function parseCli(args: readonly string[], env: Env, version: string, isT
   } catch (err) {
     failure ??= (err as Error).message;
   }
-  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args) };
+  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
   if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
   if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   try {
@@ -124,17 +125,41 @@ function oneLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('; ');
 }
 
+/** yargs' option table: getOptions() exists on every yargs instance; @types/yargs does not declare it. */
+interface OptionTable {
+  getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]>; boolean: string[] };
+}
+
+/** Every option name of the table as it can be typed, without dashes: long names, aliases, --no-X of booleans. */
+function optionNames(y: OptionTable): string[] {
+  const o = y.getOptions();
+  const names = [...Object.keys(o.key), ...Object.keys(o.alias), ...Object.values(o.alias).flat(), ...o.boolean.map((b) => `no-${b}`)];
+  return [...new Set(names)].filter((n) => n.length > 1 && !/[A-Z]/.test(n));
+}
+
 /** yargs' messages, reworded as one line naming the option. */
-function usageMessage(text: string, args: readonly string[]): string {
+function usageMessage(text: string, args: readonly string[], known: readonly string[]): string {
   const line = oneLine(text);
   const choice = /Invalid values:;? Argument: ([\w-]+), Given: (.*), Choices: (.*)$/.exec(line);
   if (choice) return `--${choice[1]}: ${choice[2]} is not one of ${choice[3]}`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(line);
   if (unknown) {
-    const names = unknown[1]!.split(', ');
-    const positional = names.find((u) => args.includes(u));
+    const reported = unknown[1]!.split(', ');
+    const positional = reported.find((u) => args.includes(u));
     if (positional !== undefined) return `unexpected argument "${positional}" (put the command to run after --)`;
-    return `unknown option${names.length > 1 ? 's' : ''}: ${names.map((u) => (u.length === 1 ? `-${u}` : `--${u}`)).join(', ')} (see --help)`;
+    // yargs also reports the camelCase spelling of each name, and --no-X as X: name what was typed, once.
+    const typed = reported
+      .filter((u) => !(/[A-Z]/.test(u) && reported.includes(u.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))))
+      .map((u) => (args.some((a) => a === `--no-${u}` || a.startsWith(`--no-${u}=`)) ? `no-${u}` : u));
+    let suggested = false;
+    const items = typed.map((u) => {
+      if (u.length === 1) return `-${u}`;
+      const near = closestName(u, known);
+      if (near === undefined) return `--${u}`;
+      suggested = true;
+      return `--${u} (did you mean --${near}?)`;
+    });
+    return `unknown option${items.length > 1 ? 's' : ''}: ${items.join(', ')}${suggested ? '' : ' (see --help)'}`;
   }
   const missing = /^Not enough arguments following: ([\w-]+)$/.exec(line);
   if (missing) return `--${missing[1]} needs a value`;
@@ -211,6 +236,9 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
   }
   const once = a.once === true;
   const check = a.check === true;
+  if (once && check) {
+    throw new UsageError('--once and --check cannot be used together: --once writes the files, --check writes nothing (give one)');
+  }
   if ((once || check) && command.length > 0) {
     throw new UsageError(`--${check ? 'check' : 'once'} renders and exits: it takes no command after --`);
   }
