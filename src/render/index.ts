@@ -28,6 +28,8 @@ export interface FileResult {
 
 export interface RendererOptions {
   readonly jpaths: readonly string[];
+  /** --render-timeout: evaluation time limit per template, in milliseconds (default 10 s). */
+  readonly renderTimeoutMs?: number;
   readonly logger: Logger;
   /** Whether owners can be applied (running as root). Default: process.getuid() === 0. */
   readonly isRoot?: boolean;
@@ -41,7 +43,11 @@ export class Renderer {
   private readonly warnedUser = new Set<string>();
 
   constructor(private readonly opts: RendererOptions) {
-    this.evaluator = new JsonnetEvaluator({ jpaths: opts.jpaths });
+    this.evaluator = new JsonnetEvaluator({
+      jpaths: opts.jpaths,
+      ...(opts.renderTimeoutMs !== undefined ? { timeoutMs: opts.renderTimeoutMs } : {}),
+      trace: (template, message, where) => opts.logger.info({ template, at: where }, `std.trace: ${message}`),
+    });
     this.isRoot = opts.isRoot ?? process.getuid?.() === 0;
   }
 
@@ -50,7 +56,7 @@ export class Renderer {
     const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
     const owner = this.ownerFor(tmpl);
     const files: PlannedFile[] = [];
-    for (const [key, text] of outputs) {
+    for (const [key, content] of outputs) {
       let path: string;
       if (isAbsolute(key)) {
         path = key;
@@ -59,7 +65,7 @@ export class Renderer {
       } else {
         throw new TemplateError(tmpl.template, `output "${key}" is a relative path and the template has no "dir"`);
       }
-      files.push({ path, content: Buffer.from(text, 'utf8'), mode: tmpl.mode, owner });
+      files.push({ path, content, mode: tmpl.mode, owner });
     }
     return files;
   }
