@@ -23,8 +23,8 @@ await build({
   minifySyntax: true,
   charset: 'ascii',
   legalComments: 'external',
-  // The libjsonnet addon is native; pino-pretty is only loaded for --log-format pretty.
-  external: ['@hanazuki/node-jsonnet', 'pino-pretty'],
+  // pino-pretty is only loaded for --log-format pretty.
+  external: ['pino-pretty'],
   define: { 'import.meta.url': '__tconfd_import_meta_url' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).

@@ -110,7 +110,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
 
-  const renderer = new Renderer({ jpaths: settings.jpaths, logger });
+  const renderer = new Renderer({ jpaths: settings.jpaths, renderTimeoutMs: settings.renderTimeoutMs, logger });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // Leases and tokens obtained for nothing (--check, or a start that fails after fetching) are given back; the
@@ -139,7 +139,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   let plans;
   try {
-    const planning = pipeline.plan(pipeline.templates); // libjsonnet evaluates on the thread pool...
+    const planning = pipeline.plan(pipeline.templates); // templates evaluate in slices, yielding between files...
     daemonModule = longRunning ? import('./daemon.js') : undefined; // ...while this initialises
     plans = await planning;
   } catch (err) {

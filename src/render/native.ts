@@ -15,7 +15,7 @@ import { JObject, RuntimeError, nativeArgs, nativeFunction, type JFunction, type
 
 const hashes = new Map<string, string>();
 
-function bcryptHash(password: Value, cost: Value): string {
+export function bcryptHash(password: Value, cost: Value): string {
   if (typeof password !== 'string') throw new Error('bcrypt: the password must be a string');
   const rounds = cost === null || cost === undefined ? 10 : Number(cost);
   if (!Number.isInteger(rounds) || rounds < 4 || rounds > 15) throw new Error('bcrypt: cost must be a whole number from 4 to 15');

@@ -21,11 +21,8 @@ export function formatG(v: number, prec: number, alt = false): string {
     const z = alt ? '0.' + '0'.repeat(prec - 1) : '0';
     return Object.is(v, -0) ? '-' + z : z;
   }
-  const ex = v.toExponential(prec - 1);
-  const [mant, expStr] = ex.split('e') as [string, string];
-  const exp = Number(expStr);
-  const neg = mant.startsWith('-');
-  const digits = mant.replace('-', '').replace('.', '');
+  const neg = v < 0;
+  const [digits, exp] = exponentialHalfEven(Math.abs(v), prec);
   let out: string;
   if (exp < -4 || exp >= prec) {
     let m = digits[0]! + (digits.length > 1 ? '.' + digits.slice(1) : '');
@@ -44,6 +41,44 @@ export function formatG(v: number, prec: number, alt = false): string {
     if (!alt) out = stripZeros(out);
   }
   return neg ? '-' + out : out;
+}
+
+/**
+ * The `prec` significant digits of v > 0 and its decimal exponent, rounded half to even on the exact binary value as
+ * C's printf does (JS's toExponential rounds a tie up: 1000000000000000.25 -> ...0.3 where printf gives ...0.2).
+ */
+function exponentialHalfEven(v: number, prec: number): [string, number] {
+  const [mant, expStr] = v.toExponential(prec - 1).split('e') as [string, string];
+  let digits = mant.replace('.', '');
+  const exp = Number(expStr);
+  const n = BigInt(digits);
+  if (n % 2n === 1n && isTie(v, n, exp - (prec - 1))) digits = (n - 1n).toString();
+  return [digits, exp];
+}
+
+/** Whether v is exactly (n - 1/2) * 10^k. */
+function isTie(v: number, n: bigint, k: number): boolean {
+  const buf = new DataView(new ArrayBuffer(8));
+  buf.setFloat64(0, v);
+  const hi = buf.getUint32(0);
+  const lo = buf.getUint32(4);
+  const biased = (hi >>> 20) & 0x7ff;
+  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  let e: number;
+  if (biased === 0) {
+    e = -1074;
+  } else {
+    m |= 1n << 52n;
+    e = biased - 1075;
+  }
+  // 2 * m * 2^e == (2n - 1) * 10^k, both sides scaled to integers
+  let left = 2n * m;
+  let right = 2n * n - 1n;
+  if (e >= 0) left <<= BigInt(e);
+  else right <<= BigInt(-e);
+  if (k >= 0) right *= 10n ** BigInt(k);
+  else left *= 10n ** BigInt(-k);
+  return left === right;
 }
 
 function stripZeros(s: string): string {
