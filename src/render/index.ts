@@ -40,6 +40,8 @@ export class Renderer {
   private readonly isRoot: boolean;
   /** output path -> id of the template that writes it */
   private readonly owners = new Map<string, string>();
+  /** template id -> the paths it claimed */
+  private readonly claimed = new Map<string, readonly string[]>();
   private readonly warnedUser = new Set<string>();
 
   constructor(private readonly opts: RendererOptions) {
@@ -53,7 +55,15 @@ export class Renderer {
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError. */
   async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
     const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
+    const used = process.cpuUsage(cpu);
+    const round = (ms: number): number => Math.round(ms * 100) / 100;
+    this.opts.logger.debug(
+      { template: tmpl.template, files: outputs.size, ms: round(performance.now() - started), cpuMs: round((used.user + used.system) / 1000) },
+      'template evaluated',
+    );
     const owner = this.ownerFor(tmpl);
     const files: PlannedFile[] = [];
     for (const [key, content] of outputs) {
@@ -85,8 +95,9 @@ export class Renderer {
         );
       }
     }
-    for (const [path, id] of this.owners) if (id === tmpl.id) this.owners.delete(path);
+    for (const path of this.claimed.get(tmpl.id) ?? []) if (this.owners.get(path) === tmpl.id) this.owners.delete(path);
     for (const f of files) this.owners.set(f.path, tmpl.id);
+    this.claimed.set(tmpl.id, files.map((f) => f.path));
   }
 
   async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {

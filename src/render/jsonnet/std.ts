@@ -1140,10 +1140,18 @@ const stdFields = new Map<string, Field>();
 for (const [name, f] of builtins) stdFields.set(name, { hide: 1, plus: false, value: f });
 const stdLayer = { fields: stdFields, env: [], locals: [], asserts: [] };
 
-/** The `std` object of a file: the library plus std.thisFile. */
+const stdObjects = new Map<string, JObject>();
+
+/** The `std` object of a file: the library plus std.thisFile (immutable: one per file name, kept for the next time). */
 export function stdFor(file: string): JObject {
-  const thisFile = new Map<string, Field>([['thisFile', { hide: 1, plus: false, value: file }]]);
-  return new JObject([stdLayer, { fields: thisFile, env: [], locals: [], asserts: [] }]);
+  let std = stdObjects.get(file);
+  if (std === undefined) {
+    const thisFile = new Map<string, Field>([['thisFile', { hide: 1, plus: false, value: file }]]);
+    std = new JObject([stdLayer, { fields: thisFile, env: [], locals: [], asserts: [] }]);
+    if (stdObjects.size > 10_000) stdObjects.clear();
+    stdObjects.set(file, std);
+  }
+  return std;
 }
 
 /** The arguments of a native function, forced; secret-derived ones unwrapped (the result is then tainted). */
