@@ -140,3 +140,18 @@ describe('error messages never carry a secret', () => {
     expect(JSON.parse(out.get('a.json')!)).toEqual({ up: 'SUP3RS3CRET-PW', n: 8081, keys: ['alice'], f: '4711:8080', cmp: true, eq: true });
   });
 });
+
+describe('the time limit holds whatever the shape of the runaway', () => {
+  const runaways: Record<string, string> = {
+    'exponential recursion': 'local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1); f(60)',
+    'an endless tail call': 'local f(n) = f(n + 1) tailstrict; f(0)',
+    'nested comprehensions': 'std.length([1 for x in std.range(0, 1e5) for y in std.range(0, 1e5) if false])',
+    'std.sort of a large computed array': 'std.length(std.set([std.md5(std.toString(i)) for i in std.range(0, 3e6)]))',
+  };
+  for (const [name, expr] of Object.entries(runaways)) {
+    it(name, async () => {
+      const err = await failure(`{ 'x.json': ${expr} }`, {}, 300);
+      expect(err.message).toMatch(/evaluation stopped after 300ms \(--render-timeout\)|array too large/);
+    });
+  }
+});

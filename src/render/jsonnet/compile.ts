@@ -84,7 +84,7 @@ export function call(fn: Value, args: readonly Lazy[], named: ReadonlyMap<string
     st.depth--;
     throw new RuntimeError('max stack frames exceeded.', loc);
   }
-  if ((++st.steps & 4095) === 0) tick();
+  tick();
   try {
     for (;;) {
       const r = (f.builtin !== undefined ? f.builtin(frame.slice(1) as Lazy[], loc) : f.body!(frame)) as Value | TailCall;

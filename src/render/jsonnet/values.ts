@@ -88,6 +88,10 @@ export class Thunk {
     if (this.state === 1) throw new RuntimeError('max stack frames exceeded.', this.loc);
     this.state = 1;
     const st = state;
+    if ((++st.steps & 4095) === 0 && performance.now() > st.deadline) {
+      this.state = 0;
+      throw new RuntimeError(st.timeoutMessage);
+    }
     if (++st.depth > st.maxDepth) {
       st.depth--;
       this.state = 0;
