@@ -1068,7 +1068,11 @@ def('parseJson', ['str'], (a, loc) => {
   } catch {
     throw new RuntimeError('std.parseJson: the text is not valid JSON', loc);
   }
-  return fromJson(parsed, taintSeen);
+  try {
+    return fromJson(parsed, taintSeen);
+  } catch (e) {
+    throw e instanceof RuntimeError ? new RuntimeError(`std.parseJson: ${e.detail}`, loc) : e;
+  }
 });
 def('parseYaml', ['str'], (a, loc) => {
   const s = str(a, 0, 'parseYaml', loc);
@@ -1079,8 +1083,10 @@ def('parseYaml', ['str'], (a, loc) => {
 export function fromJson(v: unknown, tainted: boolean, topKeysClean = false): Value {
   if (v === null || v === undefined) return null;
   switch (typeof v) {
-    case 'string':
     case 'number':
+      if (!Number.isFinite(v)) throw new RuntimeError('number overflow');
+      return tainted ? new Tainted(v) : v;
+    case 'string':
       return tainted ? new Tainted(v) : v;
     case 'boolean':
       return v;
