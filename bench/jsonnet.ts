@@ -9,7 +9,7 @@
  * Usage: npm run build && node bench/run.mjs jsonnet [runs]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -29,15 +29,12 @@ interface Input {
   leases: unknown;
 }
 
+// The inputs the differential tests give the example templates.
 const QUICKSTART: Input = {
   template: join(ROOT, 'examples/quickstart/tconfd.d/quickstart.jsonnet'),
-  secrets: {
-    home: '/home/app',
-    upstreams: { listen: 8080, servers: [{ host: 'app-1', port: 3000 }, { host: 'app-2', port: 3000, backup: true }] },
-    api_key: 'k-0123456789\n',
-    cpus: 2,
-    rendered_at: '2026-11-29T12:00:00Z',
-  },
+  secrets: (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/jsonnet/example-inputs.json'), 'utf8')) as Record<string, { secrets: unknown }>)[
+    'examples/quickstart/tconfd.d/quickstart.jsonnet'
+  ]!.secrets,
   leases: {},
 };
 

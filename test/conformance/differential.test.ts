@@ -18,39 +18,7 @@ import { oracle, type OracleJsonnet } from './oracle.js';
 const o = oracle();
 
 /** Inputs of each example template: what its secrets look like (from the example's own tests and README). */
-const EXAMPLE_INPUTS: Record<string, { secrets: unknown; leases?: unknown }> = {
-  'examples/htpasswd/tconfd.d/htpasswd.jsonnet': { secrets: { auth: { data: { alice: 'wonderland', bob: 'b0b!' }, metadata: { version: 2 } } } },
-  'examples/mysql-dynamic-credentials/tconfd.d/pipeline.jsonnet': {
-    secrets: { host: '127.0.0.1', port: '3306', db: { username: 'v-k8s-pipeline-x1', password: 'A1a-"q\\uote' } },
-  },
-  'examples/pki-tls/tconfd.d/key.jsonnet': { secrets: { tls: { private_key: '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----' } } },
-  'examples/pki-tls/tconfd.d/cert.jsonnet': {
-    secrets: { tls: { certificate: '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----', issuing_ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', serial_number: '3b:1f:aa' } },
-    leases: { tls: { renewable: false, lease_duration: 86399, expires_at: '2026-12-01T10:00:00Z' } },
-  },
-  'examples/postgres-dynamic-roles/tconfd.d/db1.jsonnet': {
-    secrets: { host: 'postgres.db', port: '5432', db: { username: "v-kubernetes-db1-o'k", password: 'p\\w-1' } },
-  },
-  'examples/quickstart/tconfd.d/quickstart.jsonnet': {
-    secrets: {
-      home: '/home/app',
-      upstreams: { listen: 8080, servers: [{ host: 'app-1', port: 3000 }, { host: 'app-2', port: 3000, backup: true }] },
-      api_key: 'k-0123456789\n',
-      cpus: 2,
-      rendered_at: '2026-11-29T12:00:00Z',
-    },
-  },
-  'examples/demo/tconfd.d/demo.jsonnet': {
-    secrets: { db: { username: 'v-demo-abc', password: 'pw' }, config: { data: { greeting: 'hello' }, metadata: { version: 1 } } },
-    leases: { db: { renewable: true, lease_duration: 6, expires_at: '2026-11-29T12:00:06Z' } },
-  },
-  'examples/gitlab-ci-jwt/tconfd.d/ci.jsonnet': {
-    secrets: {
-      project: 'group/app',
-      deploy: { data: { deploy_host: 'deploy.example.com', deploy_user: 'ci', deploy_password: 'x$y', npm_scope: 'acme', npm_registry: 'npm.example.com', npm_token: 't0k' } },
-    },
-  },
-};
+const EXAMPLE_INPUTS = JSON.parse(readFileSync('test/fixtures/jsonnet/example-inputs.json', 'utf8')) as Record<string, { secrets: unknown; leases?: unknown }>;
 
 function templates(): string[] {
   const out: string[] = [];

@@ -4,16 +4,7 @@
  * indexes and failing asserts so that errors are compared too. Same seed, same programs.
  */
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng as rng } from '../leases/helpers.js';
 
 type Ty = 'num' | 'str' | 'bool' | 'arr' | 'obj' | 'any';
 

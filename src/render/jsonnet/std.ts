@@ -92,26 +92,17 @@ function num(args: Lazy[], i: number, fn: string, loc: Loc | undefined): number 
   if (v instanceof Tainted && typeof v.v === 'number') return numOf(v);
   return bad(fn, i, 'a number', v, loc);
 }
-function arr(args: Lazy[], i: number, fn: string, loc: Loc | undefined): JArray {
-  const v = force(args[i]!);
-  if (v instanceof JArray) return v;
-  return bad(fn, i, 'an array', v, loc);
+/** The i-th argument, forced, of the type `is` checks (else an error naming the function and the parameter). */
+function typed<T extends Value>(is: (v: Value) => v is T, want: string): (args: Lazy[], i: number, fn: string, loc: Loc | undefined) => T {
+  return (args, i, fn, loc) => {
+    const v = force(args[i]!);
+    return is(v) ? v : bad(fn, i, want, v, loc);
+  };
 }
-function obj(args: Lazy[], i: number, fn: string, loc: Loc | undefined): JObject {
-  const v = force(args[i]!);
-  if (v instanceof JObject) return v;
-  return bad(fn, i, 'an object', v, loc);
-}
-function func(args: Lazy[], i: number, fn: string, loc: Loc | undefined): JFunction {
-  const v = force(args[i]!);
-  if (v instanceof JFunction) return v;
-  return bad(fn, i, 'a function', v, loc);
-}
-function bool(args: Lazy[], i: number, fn: string, loc: Loc | undefined): boolean {
-  const v = force(args[i]!);
-  if (typeof v === 'boolean') return v;
-  return bad(fn, i, 'a boolean', v, loc);
-}
+const arr = typed((v): v is JArray => v instanceof JArray, 'an array');
+const obj = typed((v): v is JObject => v instanceof JObject, 'an object');
+const func = typed((v): v is JFunction => v instanceof JFunction, 'a function');
+const bool = typed((v): v is boolean => typeof v === 'boolean', 'a boolean');
 function checkNum(v: number, loc: Loc | undefined): number {
   if (Number.isNaN(v)) throw new RuntimeError('not a number', loc);
   if (!Number.isFinite(v)) throw new RuntimeError('overflow', loc);
