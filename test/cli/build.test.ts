@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI } from './run.js';
+import { CLI } from '../support/tconfd.js';
 
 describe('the built CLI', () => {
   it("starts from V8's code cache made by the build (a rejected cache costs ~40 ms of every start)", () => {

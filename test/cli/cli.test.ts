@@ -3,9 +3,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, ROOT, run, tempDirs, type RunResult } from './run.js';
+import { tempDirs } from '../support/files.js';
+import { assertBuilt, ROOT, runTconfd as run, type RunResult } from '../support/tconfd.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-cli-');
 beforeAll(assertBuilt);
 afterAll(tmp.cleanup);
 
@@ -13,19 +14,7 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /** A project: conf/ holds the given config files (objects as JSON) and templates; returns its root. */
-function project(files: Record<string, unknown>): string {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(files)) out[k] = typeof v === 'string' ? v : JSON.stringify(v, null, 2);
-  return tmp.make(out);
-}
-
-/** JSON log lines of stderr (the CLI logs JSON when stderr is not a terminal). */
-function logs(r: RunResult): Record<string, unknown>[] {
-  return r.stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const project = (files: Record<string, unknown>): string => tmp.make(files);
 
 /** A bad-input run: exit 2, exactly one line on stderr, nothing on stdout. */
 function expectUsageError(r: RunResult, line: string | RegExp): void {
@@ -79,7 +68,7 @@ describe.concurrent('rendering', () => {
     expect(app).toMatchObject({ home: '/home/qs-user', workers: nproc, upstreams: ['10.0.0.11:3000', '10.0.0.12:3000'], api_key_sha256: sha(key) });
     expect(app.rendered_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(statSync(join(out, 'app.json')).mode & 0o777).toBe(0o640);
-    expect(logs(r).filter((l) => l.msg === 'template rendered')).toMatchObject([{ template: 'quickstart.jsonnet', files: 2, changed: 2 }]);
+    expect(r.lines.filter((l) => l.msg === 'template rendered')).toMatchObject([{ template: 'quickstart.jsonnet', files: 2, changed: 2 }]);
   });
 
   it('--check writes nothing and prints each path with its size and a sha256 prefix, never a secret', async () => {
@@ -123,7 +112,7 @@ describe.concurrent('rendering', () => {
     const r = await run(['--dir', 'conf', '--once', '--log-level', 'trace'], { cwd: root, env: { ...env, OUT: out } });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(out, 'app.json'), 'utf8')).toContain(EXE_SECRET);
-    const lines = logs(r);
+    const lines = r.lines;
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['config loaded', 'secret fetched', 'file written', 'template rendered']));
     expect(lines.filter((l) => l.msg === 'secret fetched').map((l) => l.secret)).toHaveLength(3);
     expectNoSecrets(r.stderr);
@@ -150,10 +139,10 @@ describe.concurrent('rendering', () => {
     const r = await run(['-d', 'conf', '-j', 'lib1,lib2', '-v', '--once'], { cwd: root });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(root, 'out/a.txt'), 'utf8')).toBe('one+two\n');
-    expect(logs(r).some((l) => l.level === 20)).toBe(true); // -v is debug
+    expect(r.lines.some((l) => l.level === 20)).toBe(true); // -v is debug
     const quiet = await run(['-d', 'conf', '-j', 'lib1', '-j', 'lib2', '--once'], { cwd: root });
     expect(quiet.code, quiet.stderr).toBe(0);
-    expect(logs(quiet).some((l) => l.level === 20)).toBe(false);
+    expect(quiet.lines.some((l) => l.level === 20)).toBe(false);
   });
 });
 
@@ -173,7 +162,7 @@ describe.concurrent('hooks', () => {
     const r = await run(['--dir', 'conf', '--once'], { cwd: root });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, 'utf8')).toBe('ran\n');
-    expect(logs(r).filter((l) => l.msg === 'hook ran')).toMatchObject([{ hook: 'ready', template: 'a.jsonnet', exitCode: 0 }]);
+    expect(r.lines.filter((l) => l.msg === 'hook ran')).toMatchObject([{ hook: 'ready', template: 'a.jsonnet', exitCode: 0 }]);
   });
 
   it('a failing or missing hook does not change the exit code', async () => {
@@ -188,7 +177,7 @@ describe.concurrent('hooks', () => {
     const r = await run(['--dir', 'conf', '--once'], { cwd: root });
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(join(root, 'out')).sort()).toEqual(['a.txt', 'b.txt']);
-    const hookLogs = logs(r).filter((l) => typeof l.hook === 'string');
+    const hookLogs = r.lines.filter((l) => typeof l.hook === 'string');
     expect(hookLogs).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ level: 40, msg: 'hook failed', exitCode: 7, template: 'a.jsonnet' }),
@@ -336,6 +325,6 @@ describe.concurrent('help and version', () => {
 
   it("--version prints package.json's version", async () => {
     const r = await run(['--version']);
-    expect(r).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run } from './run.js';
+import { runTconfd as run } from '../support/tconfd.js';
 
 function project(): { dir: string; out: string } {
   const dir = mkdtempSync(join(tmpdir(), 'tconfd-env-'));

@@ -1,142 +1,40 @@
 /**
  * Shared by the end-to-end tests of the database examples (examples/postgres-dynamic-roles,
- * examples/mysql-dynamic-credentials): the real CLI (dist/cli.js) supervising the example's application, the
+ * examples/mysql-dynamic-credentials): the lines of the example's application, the
  * example's Vault requests (vault/requests.json) applied through the HTTP API, a psql-script runner for the example's
  * SQL files, and a check that vault/setup.sh (the vault CLI version) says the same as requests.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import type { Proc } from '../support/tconfd.js';
+import { waitFor, type WaitOptions } from '../support/wait.js';
 import { call } from '../vault/setup.js';
 import type { VaultHttpMethod, VaultTarget } from '../vault/target.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = join(ROOT, 'dist', 'cli.js');
+// ---------------------------------------------------------------- the supervised application
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll probe until it returns something other than undefined/false; fail after timeoutMs saying what was awaited. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  opts: { timeoutMs?: number; intervalMs?: number; detail?: () => string } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) {
-      const detail = opts.detail?.();
-      throw new Error(`timed out after ${opts.timeoutMs ?? 10_000} ms waiting for ${what}${detail ? `\n${detail}` : ''}`);
-    }
-    await sleep(opts.intervalMs ?? 100);
-  }
+/** Lines of the supervised application (tconfd's stdout, which it inherits) that start with `app: `. */
+export function appLines(t: Proc): string[] {
+  return t.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('app: '))
+    .map((l) => l.slice(5));
 }
 
-// ---------------------------------------------------------------- tconfd
-
-export interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** dist/cli.js with JSON logs; stdout (the supervised command's output) and stderr are collected. */
-export class TconfdProcess {
-  readonly child: ChildProcess;
-  readonly lines: LogLine[] = [];
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private partial = '';
-  private done = false;
-
-  constructor(args: readonly string[], env: Record<string, string>) {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the e2e tests`);
-    this.child = spawn(process.execPath, [CLI, '--log-format', 'json', '--log-level', 'debug', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
-    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      this.stderr += d;
-      const parts = (this.partial + d).split('\n');
-      this.partial = parts.pop()!;
-      for (const p of parts) {
-        if (!p.startsWith('{')) continue;
-        try {
-          this.lines.push(JSON.parse(p) as LogLine);
-        } catch {
-          // not a log line
-        }
+/** Wait for an application line matching re; fails early if tconfd exits. */
+export function waitForApp(t: Proc, re: RegExp, opts: WaitOptions = {}): Promise<RegExpExecArray> {
+  return waitFor(
+    `the application to print ${re}`,
+    () => {
+      for (const l of appLines(t)) {
+        const m = re.exec(l);
+        if (m) return m;
       }
-    });
-    this.exited = new Promise((resolve, reject) => {
-      this.child.once('error', reject);
-      this.child.once('close', (code, signal) => {
-        this.done = true;
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running(): boolean {
-    return !this.done;
-  }
-
-  /** Lines of the supervised application (its stdout) that start with `app: `. */
-  appLines(): string[] {
-    return this.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('app: '))
-      .map((l) => l.slice(5));
-  }
-
-  tail(n = 30): string {
-    const err = this.stderr.trimEnd().split('\n').slice(-n).join('\n');
-    const out = this.stdout.trimEnd().split('\n').slice(-n).join('\n');
-    return `--- tconfd (${this.running ? 'running' : 'exited'}) stderr:\n${err}\n--- stdout (the application):\n${out}`;
-  }
-
-  /** Wait for an application line matching re; fails early if tconfd exits. */
-  async waitForApp(re: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-    return waitFor(
-      `the application to print ${re}`,
-      () => {
-        for (const l of this.appLines()) {
-          const m = re.exec(l);
-          if (m) return m;
-        }
-        if (!this.running) throw new Error(`tconfd exited before the application printed ${re}\n${this.tail()}`);
-        return undefined;
-      },
-      { timeoutMs, detail: () => this.tail() },
-    );
-  }
-
-  /** Send SIGTERM and wait for the exit (SIGKILL and fail after timeoutMs). */
-  async stop(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running) this.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const r = await Promise.race([
-      this.exited,
-      new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (r === 'timeout') {
-      this.child.kill('SIGKILL');
-      await this.exited;
-      throw new Error(`tconfd did not exit within ${timeoutMs} ms of SIGTERM\n${this.tail()}`);
-    }
-    return r;
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
-  }
+      if (!t.running) throw new Error(`tconfd exited before the application printed ${re}\n${t.tail()}`);
+      return undefined;
+    },
+    { detail: () => t.tail(), ...opts },
+  );
 }
 
 // ---------------------------------------------------------------- Vault requests of an example

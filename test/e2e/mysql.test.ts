@@ -16,15 +16,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MariaDbUnavailableError, startMariaDb, type MariaDb } from '../support/mariadb.js';
 import { enableKubernetesAuth, generateRsaKeyPair, makeServiceAccountJwt } from '../vault/setup.js';
 import { findOnPath, startVaultTarget, type VaultTarget } from '../vault/target.js';
+import { killAll, ROOT, startTconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 import {
-  ROOT,
-  TconfdProcess,
+  appLines,
   applyRequests,
   parseSetupSh,
   requestBody,
   statements,
   substituteVars,
-  waitFor,
+  waitForApp,
 } from './helpers.js';
 
 const EXAMPLE = join(ROOT, 'examples/mysql-dynamic-credentials');
@@ -80,7 +81,7 @@ let db: MariaDb | undefined;
 let unavailable = '';
 let target: VaultTarget | undefined;
 let work = '';
-let tconfd: TconfdProcess | undefined;
+
 
 async function vaultUsers(): Promise<Array<{ user: string; host: string }>> {
   return (db as MariaDb).query<{ user: string; host: string }>(
@@ -135,8 +136,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  tconfd?.kill();
-  await tconfd?.exited.catch(() => undefined);
+  await killAll();
   await target?.stop();
   await db?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -150,7 +150,7 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
       const standin = target.standin!;
       const out = join(work, 'run');
       const file = join(out, 'database.json');
-      tconfd = new TconfdProcess(
+      const t = startTconfd(
         [
           '-d', join(EXAMPLE, 'tconfd.d'),
           '-u', `${target.addr}/v1`,
@@ -160,20 +160,21 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
           '--', process.execPath, join(EXAMPLE, 'app.mjs'),
         ],
         {
-          NAMESPACE: 'pipeline',
-          APP_CONFIG_DIR: out,
-          DB_HOST: '127.0.0.1',
-          DB_PORT: String(db.port),
-          APP_CONFIG: file,
-          APP_INTERVAL: '300',
-          APP_EXIT_STATUS: String(APP_EXIT_STATUS),
+          env: {
+            NAMESPACE: 'pipeline',
+            APP_CONFIG_DIR: out,
+            DB_HOST: '127.0.0.1',
+            DB_PORT: String(db.port),
+            APP_CONFIG: file,
+            APP_INTERVAL: '300',
+            APP_EXIT_STATUS: String(APP_EXIT_STATUS),
+          },
         },
       );
-      const t = tconfd;
       const read = (): Rendered => JSON.parse(readFileSync(file, 'utf8')) as Rendered;
 
       // 1. First rendering: a user named by the mysql plugin's template (32 characters at most), mode 0640.
-      const first = (await t.waitForApp(/^connected as (\S+)$/))[1]!;
+      const first = (await waitForApp(t, /^connected as (\S+)$/))[1]!;
       const r1 = read();
       expect(r1.user).toBe(first);
       expect(first).toMatch(/^v-kubernetes-pipeline-[A-Za-z0-9]{10}$/);
@@ -185,7 +186,7 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
       expect(readFileSync(join(out, 'my.cnf'), 'utf8')).toBe(
         `[client]\nhost=127.0.0.1\nport=${db.port}\nuser=${first}\npassword="${r1.password}"\ndatabase=pipeline\n`,
       );
-      await t.waitForApp(new RegExp(`^row \\d+ written by ${first}$`));
+      await waitForApp(t, new RegExp(`^row \\d+ written by ${first}$`));
 
       // 2. The account is the seed's: 'name'@'localhost' with ALL on pipeline.* and nothing else.
       expect(await vaultUsers()).toEqual([{ user: first, host: 'localhost' }]);
@@ -209,9 +210,9 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
         },
         { timeoutMs: 15_000, detail: () => t.tail() },
       );
-      await t.waitForApp(/^SIGHUP: reading the configuration again$/);
-      await t.waitForApp(new RegExp(`^connected as ${second}$`));
-      await t.waitForApp(new RegExp(`^row \\d+ written by ${second}$`));
+      await waitForApp(t, /^SIGHUP: reading the configuration again$/);
+      await waitForApp(t, new RegExp(`^connected as ${second}$`));
+      await waitForApp(t, new RegExp(`^row \\d+ written by ${second}$`));
 
       // 4. The current user writes and reads the table the first user created.
       const r2 = read();
@@ -242,7 +243,7 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
       // 6. SIGTERM: the app stops, tconfd revokes every lease and exits with the app's status.
       const exit = await t.stop();
       expect(exit).toEqual({ code: APP_EXIT_STATUS, signal: null });
-      expect(t.appLines()).toContain(`stopped, exit status ${APP_EXIT_STATUS}`);
+      expect(appLines(t)).toContain(`stopped, exit status ${APP_EXIT_STATUS}`);
       expect(await vaultUsers()).toEqual([]);
       expect(standin.leases().filter((l) => l.path.startsWith('database/creds/pipeline') && !l.revoked)).toEqual([]);
       expect(standin.databaseUsers().every((u) => u.dropped)).toBe(true);
@@ -251,7 +252,7 @@ describe('examples/mysql-dynamic-credentials end to end', () => {
       expect(revokes.some((r) => r.status === 204)).toBe(true);
       expect(revokes.filter((r) => r.status === 403)).toEqual([]);
 
-      expect(t.appLines().filter((l) => /failed|error/i.test(l))).toEqual([]);
+      expect(appLines(t).filter((l) => /failed|error/i.test(l))).toEqual([]);
       const writers = await db.query<{ username: string }>(`SELECT DISTINCT username FROM pipeline.events`);
       expect(writers.map((w) => w.username)).toEqual(expect.arrayContaining([first, second]));
       for (const u of standin.databaseUsers()) expect(t.stderr).not.toContain(u.password);

@@ -16,16 +16,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgUnavailableError, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { enableKubernetesAuth, generateRsaKeyPair, makeServiceAccountJwt } from '../vault/setup.js';
 import { findOnPath, startVaultTarget, type VaultTarget } from '../vault/target.js';
+import { killAll, ROOT, startTconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 import {
-  ROOT,
-  TconfdProcess,
+  appLines,
   applyRequests,
   parseSetupSh,
   requestBody,
   runPsqlScript,
   statements,
   substituteVars,
-  waitFor,
+  waitForApp,
 } from './helpers.js';
 
 const EXAMPLE = join(ROOT, 'examples/postgres-dynamic-roles');
@@ -82,7 +83,7 @@ let cluster: PgCluster | undefined;
 let unavailable = '';
 let target: VaultTarget | undefined;
 let work = '';
-let tconfd: TconfdProcess | undefined;
+
 
 const adminUrl = (db: string): string => (cluster as PgCluster).connectionUrl((cluster as PgCluster).superuser, (cluster as PgCluster).superuserPassword, db);
 
@@ -142,8 +143,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  tconfd?.kill();
-  await tconfd?.exited.catch(() => undefined);
+  await killAll();
   await target?.stop();
   await cluster?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -164,7 +164,7 @@ describe('examples/postgres-dynamic-roles end to end', () => {
       const standin = target.standin!;
       const out = join(work, 'run');
       const file = join(out, 'database.json');
-      tconfd = new TconfdProcess(
+      const t = startTconfd(
         [
           '-d', join(EXAMPLE, 'tconfd.d'),
           '-u', `${target.addr}/v1`, // as rconfd's VAULT_URL in the Deployment
@@ -174,20 +174,21 @@ describe('examples/postgres-dynamic-roles end to end', () => {
           '--', process.execPath, join(EXAMPLE, 'app.mjs'),
         ],
         {
-          NAMESPACE: 'public',
-          APP_CONFIG_DIR: out,
-          DB_HOST: '127.0.0.1',
-          DB_PORT: String(cluster.port),
-          APP_CONFIG: file,
-          APP_INTERVAL: '300',
-          APP_EXIT_STATUS: String(APP_EXIT_STATUS),
+          env: {
+            NAMESPACE: 'public',
+            APP_CONFIG_DIR: out,
+            DB_HOST: '127.0.0.1',
+            DB_PORT: String(cluster.port),
+            APP_CONFIG: file,
+            APP_INTERVAL: '300',
+            APP_EXIT_STATUS: String(APP_EXIT_STATUS),
+          },
         },
       );
-      const t = tconfd;
       const read = (): Rendered => JSON.parse(readFileSync(file, 'utf8')) as Rendered;
 
       // 1. First rendering: the credentials Vault created, mode 0640, and the app connected with them.
-      const first = (await t.waitForApp(/^connected as (\S+)$/))[1]!;
+      const first = (await waitForApp(t, /^connected as (\S+)$/))[1]!;
       const r1 = read();
       expect(r1.user).toBe(first);
       expect(first).toMatch(/^v-kubernet-db1-[A-Za-z0-9]{20}-\d+$/); // Vault's PostgreSQL username template
@@ -198,7 +199,7 @@ describe('examples/postgres-dynamic-roles end to end', () => {
       expect(readFileSync(join(out, 'pg_service.conf'), 'utf8')).toBe(
         `[db1]\nhost=127.0.0.1\nport=${cluster.port}\ndbname=db1\nuser=${first}\npassword=${r1.password}\n`,
       );
-      await t.waitForApp(new RegExp(`^row \\d+ written by ${first}$`));
+      await waitForApp(t, new RegExp(`^row \\d+ written by ${first}$`));
       // The service file works for libpq clients as it is.
       const psql = findOnPath('psql');
       if (psql) {
@@ -227,9 +228,9 @@ describe('examples/postgres-dynamic-roles end to end', () => {
         },
         { timeoutMs: 15_000, detail: () => t.tail() },
       );
-      await t.waitForApp(/^SIGHUP: reading the configuration again$/);
-      await t.waitForApp(new RegExp(`^connected as ${second}$`));
-      await t.waitForApp(new RegExp(`^row \\d+ written by ${second}$`));
+      await waitForApp(t, /^SIGHUP: reading the configuration again$/);
+      await waitForApp(t, new RegExp(`^connected as ${second}$`));
+      await waitForApp(t, new RegExp(`^row \\d+ written by ${second}$`));
 
       // 4. The new role, which never created anything, can write and read the table the first role created.
       // (the current one: `second`, or a later one if the credentials rotated again meanwhile)
@@ -265,7 +266,7 @@ describe('examples/postgres-dynamic-roles end to end', () => {
       // 6. SIGTERM: the app stops, tconfd revokes every lease and exits with the app's status.
       const exit = await t.stop();
       expect(exit).toEqual({ code: APP_EXIT_STATUS, signal: null });
-      expect(t.appLines()).toContain(`stopped, exit status ${APP_EXIT_STATUS}`);
+      expect(appLines(t)).toContain(`stopped, exit status ${APP_EXIT_STATUS}`);
       expect(await generatedRoles()).toEqual([]);
       expect(standin.leases().filter((l) => l.path.startsWith('database/creds/db1') && !l.revoked)).toEqual([]);
       expect(standin.databaseUsers().every((u) => u.dropped)).toBe(true);
@@ -275,7 +276,7 @@ describe('examples/postgres-dynamic-roles end to end', () => {
       expect(revokes.filter((r) => r.status === 403)).toEqual([]);
 
       // No write ever failed across the rotations, and the table holds the rows of every role that wrote.
-      expect(t.appLines().filter((l) => /failed|error/i.test(l))).toEqual([]);
+      expect(appLines(t).filter((l) => /failed|error/i.test(l))).toEqual([]);
       const writers = await db1<{ username: string }>(`SELECT DISTINCT username FROM visits`);
       expect(writers.map((w) => w.username)).toEqual(expect.arrayContaining([first, second]));
       // Secrets never reach tconfd's logs.

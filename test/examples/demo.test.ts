@@ -3,18 +3,18 @@
  * demo app; --duration 25 stops it as Ctrl-C would. Needs `npm run build` first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, killAll, requireBuild, runTs, type Exit, type Proc } from './helpers.js';
+import { assertBuilt, killAll, startTs, type Exit, type Proc } from '../support/tconfd.js';
 
 describe('examples/demo (npm run demo)', () => {
   let demo: Proc;
   let exit: Exit;
 
   beforeAll(async () => {
-    requireBuild();
-    // Without VAULT_ADDR the demo must start the stand-in itself.
-    demo = runTs('examples/demo/demo.ts', ['--duration', '25'], { env: cleanEnv({ NO_COLOR: '1' }) });
-    exit = await demo.exited;
-  }, 45_000);
+    assertBuilt();
+    // As from a shell, but without VAULT_ADDR: the demo must start the stand-in itself.
+    demo = startTs('examples/demo/demo.ts', ['--duration', '25'], { inheritEnv: true, env: { NO_COLOR: '1' } });
+    exit = await demo.waitForExit({ timeoutMs: 60_000 });
+  }, 90_000);
   afterAll(killAll);
 
   const out = (): string => demo.output;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { configureGitlabJwt, signJobJwt, type JobClaims } from '../../examples/gitlab-ci-jwt/vault-config.js';
-import { cleanEnv, killAll, requireBuild, ROOT, tconfd } from './helpers.js';
+import { assertBuilt, killAll, ROOT, startTconfd } from '../support/tconfd.js';
 
 /** The command line of examples/gitlab-ci-jwt/.gitlab-ci.yml, verbatim. */
 const COMMAND = 'tconfd --once -T CI_JOB_JWT -l auth/jwt/login --auth jwt';
@@ -21,7 +21,7 @@ describe('examples/gitlab-ci-jwt', () => {
   let tmp: string;
 
   beforeAll(async () => {
-    requireBuild();
+    assertBuilt();
     expect(readFileSync(join(ROOT, 'examples/gitlab-ci-jwt/.gitlab-ci.yml'), 'utf8')).toContain(`- ${COMMAND}\n`);
     standin = await startVaultStandin();
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -42,16 +42,17 @@ describe('examples/gitlab-ci-jwt', () => {
     mkdirSync(projectDir);
     // What GitLab gives the job: VAULT_ADDR (a CI/CD variable), CI_JOB_JWT (id_tokens), CI_PROJECT_DIR/PATH; what the
     // image has: tconfd and its config (TCONFD_DIR stands for /etc/tconfd). No VAULT_TOKEN.
-    const p = tconfd(COMMAND.split(' ').slice(1), {
-      env: cleanEnv({
+    const p = startTconfd(COMMAND.split(' ').slice(1), {
+      rawArgs: true,
+      env: {
         VAULT_ADDR: standin.addr,
         CI_JOB_JWT: jwt,
         CI_PROJECT_DIR: projectDir,
         CI_PROJECT_PATH: 'alpine/tconfd-app',
         TCONFD_DIR: join(ROOT, 'examples/gitlab-ci-jwt/tconfd.d'),
-      }),
+      },
     });
-    const exit = await p.exited;
+    const exit = await p.waitForExit();
     return { p, exit, jwt, projectDir };
   }
 

@@ -11,7 +11,8 @@ import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { configureHtpasswd, setPassword } from '../../examples/htpasswd/vault-config.js';
-import { cleanEnv, killAll, requireBuild, ROOT, tconfd, waitFor, type Proc } from './helpers.js';
+import { killAll, ROOT, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const KV_PATH = 'secret/data/web/basic-auth';
 
@@ -32,35 +33,27 @@ describe('examples/htpasswd', () => {
   let standin: VaultStandin;
   let tmp: string;
   let file: string;
-  let t: Proc;
+  let t: Tconfd;
 
   beforeAll(async () => {
-    requireBuild();
     standin = await startVaultStandin();
     const { token } = await configureHtpasswd(standin, { alice: 'alice-first-password', bob: 'bob-password' });
     tmp = mkdtempSync(join(tmpdir(), 'tconfd-ex-htpasswd-'));
     mkdirSync(join(tmp, 'nginx'));
     file = join(tmp, 'nginx', 'htpasswd');
     writeFileSync(join(tmp, 'token'), token, { mode: 0o600 });
-    t = tconfd(
+    t = startTconfd(
       [
         '-D',
         '-d', join(ROOT, 'examples/htpasswd/tconfd.d'),
         '-u', standin.addr,
         '--auth', 'token', '--vault-token-file', join(tmp, 'token'),
         '--static-refresh', '500ms',
-        '--log-format', 'json',
       ],
-      { env: cleanEnv({ HTPASSWD_DIR: join(tmp, 'nginx') }) },
+      { env: { HTPASSWD_DIR: join(tmp, 'nginx') }, logLevel: 'info' },
     );
-    await waitFor('the htpasswd file', () => {
-      try {
-        return readFileSync(file, 'utf8');
-      } catch {
-        return undefined;
-      }
-    }, { detail: () => t.tail() });
-  }, 20_000);
+    await t.waitForFile(file);
+  });
 
   afterAll(async () => {
     await killAll();
@@ -88,7 +81,7 @@ describe('examples/htpasswd', () => {
       timeoutMs: 5_000,
       detail: () => t.tail(),
     });
-    await new Promise((r) => setTimeout(r, 200)); // the last read's rendering
+    await sleep(200); // the last read's rendering
     const after = statSync(file);
     expect(after.mtimeMs).toBe(before.mtimeMs);
     expect(after.ino).toBe(before.ino); // not replaced by an atomic rename either

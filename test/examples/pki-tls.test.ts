@@ -11,7 +11,8 @@ import { connect, type PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { configurePki } from '../../examples/pki-tls/vault-config.js';
-import { cleanEnv, killAll, requireBuild, ROOT, tconfd, waitFor, type Proc } from './helpers.js';
+import { killAll, ROOT, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 
 interface Seen {
   serial: string;
@@ -51,12 +52,11 @@ describe('examples/pki-tls', () => {
   let tmp: string;
   let tlsDir: string;
   let caPem: string;
-  let t: Proc;
+  let t: Tconfd;
   let port: number;
   let serverPid: number;
 
   beforeAll(async () => {
-    requireBuild();
     standin = await startVaultStandin();
     const { caPem: ca, token } = await configurePki(standin);
     caPem = ca;
@@ -64,21 +64,23 @@ describe('examples/pki-tls', () => {
     tlsDir = join(tmp, 'tls');
     mkdirSync(tlsDir);
     writeFileSync(join(tmp, 'token'), token, { mode: 0o600 });
-    t = tconfd(
+    t = startTconfd(
       [
         '-d', join(ROOT, 'examples/pki-tls/tconfd.d'),
         '-u', standin.addr,
         '--auth', 'token', '--vault-token-file', join(tmp, 'token'),
-        '--log-format', 'json',
         '--wait', '100ms:500ms',
-        '--', process.execPath, join(ROOT, 'examples/pki-tls/server.mjs'), tlsDir, '0',
       ],
-      { env: cleanEnv({ TLS_DIR: tlsDir, TLS_TTL: '4s', TLS_CN: 'localhost' }) },
+      {
+        command: [process.execPath, join(ROOT, 'examples/pki-tls/server.mjs'), tlsDir, '0'],
+        env: { TLS_DIR: tlsDir, TLS_TTL: '4s', TLS_CN: 'localhost' },
+        logLevel: 'info',
+      },
     );
-    const m = await t.waitForOutput(/pid (\d+) listening on https:\/\/localhost:(\d+)\//, 10_000);
+    const m = await t.waitForOutput(/pid (\d+) listening on https:\/\/localhost:(\d+)\//, { stream: 'stdout' });
     serverPid = Number(m[1]);
     port = Number(m[2]);
-  }, 20_000);
+  });
 
   afterAll(async () => {
     await killAll();

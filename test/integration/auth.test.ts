@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, startTconfd, tempDirs } from './tconfd.js';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd } from '../support/tconfd.js';
 import {
   createAppRole,
   createKubernetesRole,
@@ -22,7 +23,7 @@ import {
 import { requireStandin } from '../vault/target.js';
 import { jwtAuth, jwtRole, kv, marker, paths, policy, projectFiles, startWorld, tokenAlive, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 const kvValue = marker('kv');
 const secrets: string[] = [kvValue];
@@ -65,7 +66,7 @@ describe.concurrent('auth methods', () => {
     secrets.push(first.secrets.self!.id);
     // The kubelet rotates the projected token: the next login must use the new one.
     writeFileSync(tokenFile, sa[1]!);
-    const text = await t.waitForFile(paths(root).file(), (c) => c.includes(uids[1]!), 8000);
+    const text = await t.waitForFile(paths(root).file(), (c) => c.includes(uids[1]!), { timeoutMs: 8000 });
     const second = JSON.parse(text) as Rendered;
     secrets.push(second.secrets.self!.id);
     expect(second.secrets.self!.id).not.toBe(first.secrets.self!.id);

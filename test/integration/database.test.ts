@@ -4,12 +4,14 @@
  * --revoke-grace. Templates see std.extVar('leases') facts, never a lease id.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, startTconfd, tempDirs, waitFor, type Tconfd } from './tconfd.js';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 import { createToken } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
 import { database, leaseLookup, liveLeases, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let token: string;
 const seenIds = new Set<string>();
@@ -86,7 +88,7 @@ describe('a renewable database lease', () => {
 
   it('renews the lease several times, then renders a new username before the old lease expires', async (ctx) => {
     const first = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
-    const changed = await t.waitForFile(out, (c) => !c.includes(first), 20_000);
+    const changed = await t.waitForFile(out, (c) => !c.includes(first), { timeoutMs: 20_000 });
     const changedAt = Date.now();
     seenFiles.push(changed);
     // Rendered before the old lease reached its max_ttl (16 s after it was issued).

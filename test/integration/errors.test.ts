@@ -5,12 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, startTconfd, tempDirs, type Tconfd } from './tconfd.js';
+import { tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
 import { createToken, generateRsaKeyPair, signJwt } from '../vault/setup.js';
 import { freePort } from '../vault/target.js';
 import { jwtAuth, jwtRole, kv, marker, paths, policy, projectFiles, startWorld, type JwtIssuer, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let issuer: JwtIssuer;
 let jwt: string;
@@ -39,7 +40,7 @@ afterAll(async () => {
 async function runOnce(secrets: Record<string, string>, args: string[], env: Record<string, string>): Promise<{ t: Tconfd; out: string }> {
   const root = tmp.make(projectFiles(secrets));
   const t = startTconfd(['-d', paths(root).conf, '--once', '-u', world.addr, ...args], { env });
-  await t.waitForExit(20_000);
+  await t.waitForExit();
   return { t, out: paths(root).out };
 }
 
@@ -53,7 +54,7 @@ function reason(t: Tconfd): string {
 describe.concurrent('failures at start', () => {
   it('a 403 (policy without access to the path) exits 1 naming the path and the role', async () => {
     const { t, out } = await runOnce({ 'vault:app:secret/data/other': 'other' }, ['--auth', 'jwt', '-T', 'CI_JOB_JWT'], { CI_JOB_JWT: jwt });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('secret/data/other');
     expect(line).toContain('role "app"');
@@ -63,7 +64,7 @@ describe.concurrent('failures at start', () => {
 
   it('a 403 with token auth names the path, not the token', async () => {
     const { t, out } = await runOnce({ 'vault:whatever:secret/data/other': 'other' }, [], { VAULT_TOKEN: token });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('secret/data/other');
     expect(line).toMatch(/permission denied/);
@@ -74,7 +75,7 @@ describe.concurrent('failures at start', () => {
     const bad = await signJwt(generateRsaKeyPair().privateKey, { sub: 'ci-job-42', aud: ['tconfd'], iat: Math.floor(Date.now() / 1000) });
     forged.push(bad);
     const { t, out } = await runOnce({ 'vault:app:secret/data/app': 'kv' }, ['-T', 'CI_JOB_JWT', '-l', 'auth/jwt/login'], { CI_JOB_JWT: bad });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('role "app"');
     expect(line).toContain('auth/jwt/login');
@@ -86,7 +87,7 @@ describe.concurrent('failures at start', () => {
     const expired = await signJwt(issuer.privateKey, { sub: 'ci-job-42', aud: ['tconfd'], iat: now - 7200, nbf: now - 7200, exp: now - 3600 });
     forged.push(expired);
     const { t } = await runOnce({ 'vault:app:secret/data/app': 'kv' }, ['--auth', 'jwt', '-T', 'CI_JOB_JWT'], { CI_JOB_JWT: expired });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('role "app"');
     expect(line).toContain('auth/jwt/login');
@@ -95,7 +96,7 @@ describe.concurrent('failures at start', () => {
 
   it('a role the auth method does not know exits 1 naming that role and the login path', async () => {
     const { t } = await runOnce({ 'vault:nosuch:secret/data/app': 'kv' }, ['--auth', 'jwt', '-T', 'CI_JOB_JWT'], { CI_JOB_JWT: jwt });
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('role "nosuch"');
     expect(line).toContain('auth/jwt/login');
@@ -103,7 +104,7 @@ describe.concurrent('failures at start', () => {
 
   it('a missing service-account token file exits 1 naming the file', async () => {
     const { t } = await runOnce({ 'vault:app:secret/data/app': 'kv' }, ['-t', '/nonexistent/sa-token'], {});
-    expect(t.exitResult).toEqual({ code: 1, signal: null });
+    expect(t.exit).toEqual({ code: 1, signal: null });
     const line = reason(t);
     expect(line).toContain('/nonexistent/sa-token');
     expect(line).toContain('role "app"');

@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, ROOT, sleep, startTconfd, tempDirs } from './tconfd.js';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, ROOT, startTconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 import { requireStandin } from '../vault/target.js';
 import { writePolicy } from '../vault/setup.js';
 import {
@@ -25,7 +27,7 @@ import {
   type World,
 } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let jwt: string;
 const kvValue = marker('kv');

@@ -3,11 +3,13 @@
  * not before; an unchanged value (even a new KV version with the same data) does not rewrite the file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, sleep, snapshot, startTconfd, tempDirs, type Tconfd } from './tconfd.js';
+import { readJson, snapshot, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 import { createToken } from '../vault/setup.js';
 import { kv, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let token: string;
 const values: string[] = [];
@@ -55,7 +57,7 @@ describe('KV v2 value refreshed every --static-refresh', () => {
 
     await sleep(1000);
     expect(readJson(out), 'not re-rendered before the refresh interval').toEqual({ password: values[0] });
-    await t.waitForFile(out, (c) => c.includes(next), Math.max(0, written + 3000 - Date.now()));
+    await t.waitForFile(out, (c) => c.includes(next), { timeoutMs: Math.max(0, written + 3000 - Date.now()) });
     const changedAfter = Date.now() - written;
     expect(changedAfter).toBeGreaterThanOrEqual(1000);
     expect(changedAfter).toBeLessThanOrEqual(3000);

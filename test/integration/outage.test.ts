@@ -4,12 +4,14 @@
  * Needs the stand-in (goDown/comeBack): skipped visibly against a real Vault.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, sleep, snapshot, startTconfd, tempDirs, type Tconfd } from './tconfd.js';
+import { readJson, snapshot, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 import { createToken } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
 import { database, kv, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let token: string;
 const values = [marker('kv-before')];
@@ -74,7 +76,7 @@ describe('Vault unreachable for a while', () => {
     // they do not back off further and further during the outage.
     values.push(marker('kv-after'));
     await kv(world, 'app', { password: values[1] });
-    const text = await t.waitForFile(out, (c) => c.includes(values[1]!), 6000);
+    const text = await t.waitForFile(out, (c) => c.includes(values[1]!), { timeoutMs: 6000 });
     rendered.push(text);
     const r = JSON.parse(text) as Rendered;
     const first = JSON.parse(rendered[0]!) as Rendered;

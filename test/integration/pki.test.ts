@@ -5,11 +5,13 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, sleep, startTconfd, tempDirs, type Tconfd } from './tconfd.js';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 import { createPkiRole, createToken, enablePki } from '../vault/setup.js';
 import { paths, policy, projectFiles, startWorld, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let token: string;
 let ca: X509Certificate;

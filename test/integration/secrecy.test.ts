@@ -7,11 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, ROOT, sleep, startTconfd, tempDirs, waitFor, type Tconfd } from './tconfd.js';
+import { tempDirs } from '../support/files.js';
+import { allOutput, killAll, ROOT, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { sleep, waitFor } from '../support/wait.js';
 import { createPkiRole, enablePki } from '../vault/setup.js';
 import { database, jwtAuth, jwtRole, kv, marker, paths, policy, startWorld, type World } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let jwt: string;
 /** Every secret value seen; checked against all output at the end. */
@@ -127,10 +129,10 @@ describe('a busy tconfd at --log-level trace', () => {
     const from = t.lines.length;
     await kv(world, 'app', bad);
     await t.waitForLog((l) => l.msg === 'rendering failed: the previous files stay in place', { from, timeoutMs: 4000 });
-    await t.waitForFile(dir.file('app.json'), (c) => c.includes(bad.password), 4000);
+    await t.waitForFile(dir.file('app.json'), (c) => c.includes(bad.password), { timeoutMs: 4000 });
     expect(readFileSync(dir.file('port.txt'), 'utf8')).toBe('5432\n');
     // The database lease is replaced at its max TTL, the token too; the command is reloaded.
-    await t.waitForFile(dir.file('app.json'), (c) => !c.includes(first.db.username), 8000);
+    await t.waitForFile(dir.file('app.json'), (c) => !c.includes(first.db.username), { timeoutMs: 8000 });
     await waitFor('a second JWT login', () => t.logs('logged in to Vault').length >= 2, { timeoutMs: 5000, detail: () => t.tail() });
     await waitFor('a reload of the command', () => readFileSync(recorder, 'utf8').includes('SIGHUP'), { timeoutMs: 4000 });
     expect(t.running).toBe(true);

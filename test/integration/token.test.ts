@@ -6,7 +6,9 @@
  * replaced lease is revoked by tconfd with the old token, then the old token ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allOutput, killAll, readJson, startTconfd, tempDirs, waitFor, type Tconfd } from './tconfd.js';
+import { readJson, tempDirs } from '../support/files.js';
+import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 import { requireStandin } from '../vault/target.js';
 import {
   database,
@@ -23,7 +25,7 @@ import {
   type World,
 } from './world.js';
 
-const tmp = tempDirs();
+const tmp = tempDirs('tconfd-it-');
 let world: World;
 let jwt: string;
 const kvValue = marker('kv');
@@ -80,7 +82,7 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
 
   it('logs in again at the max TTL; the lease is obtained again with the new token before the old token is revoked', async (ctx) => {
     const oldToken = first.secrets.self.id;
-    const text = await t.waitForFile(out, (c) => !c.includes(first.secrets.db.username), 8000);
+    const text = await t.waitForFile(out, (c) => !c.includes(first.secrets.db.username), { timeoutMs: 8000 });
     const renderedAt = Date.now();
     rendered.push(text);
     const second = JSON.parse(text) as Rendered;
@@ -90,7 +92,7 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
     expect(t.logs('new Vault token: obtaining its leases again').length).toBeGreaterThanOrEqual(1);
 
     // The lookup-self secret follows the token: a different token, the old one revoked (after the grace).
-    const third = JSON.parse(await t.waitForFile(out, (c) => !c.includes(oldToken), 4000)) as Rendered;
+    const third = JSON.parse(await t.waitForFile(out, (c) => !c.includes(oldToken), { timeoutMs: 4000 })) as Rendered;
     rendered.push(JSON.stringify(third));
     const newToken = third.secrets.self.id;
     await waitFor('the old token to be revoked', async () => !(await tokenAlive(world, oldToken)), { timeoutMs: 5000 });

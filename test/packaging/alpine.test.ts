@@ -10,12 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLI } from '../support/tconfd.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ALPINE = path.join(ROOT, 'alpine');
 const APKBUILD = path.join(ALPINE, 'APKBUILD');
 const S6 = path.join(ALPINE, 's6-overlay/s6-rc.d');
-const CLI = path.join(ROOT, 'dist/cli.js');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   name: string;
   version: string;

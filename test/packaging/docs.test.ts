@@ -11,9 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { splitArgv } from '../../src/config/argv.js';
 import { ConfigFileSchema } from '../../src/config/schema.js';
 import { parseSecretPath } from '../../src/config/secret-path.js';
+import { CLI } from '../support/tconfd.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'dist/cli.js');
 const S6 = path.join(ROOT, 'alpine/s6-overlay/s6-rc.d');
 const DOCS = ['docs/golden-image.md', 'alpine/README.md'];
 

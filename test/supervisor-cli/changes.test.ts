@@ -6,9 +6,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { enableKv2, putKv2 } from '../vault/setup.js';
-import { assertBuilt, killAll, project, sleep, startTconfd, type Project } from './helpers.js';
+import { tempDirs } from '../support/files.js';
+import { RECORDER_CMD, recorderProject, type RecorderProject } from '../support/recorder.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 
 let vault: VaultStandin;
+const tmp = tempDirs('tconfd-sup-cli-');
 
 beforeAll(async () => {
   assertBuilt();
@@ -19,28 +23,30 @@ beforeAll(async () => {
 afterAll(async () => {
   await killAll();
   await vault?.stop();
+  tmp.cleanup();
 });
 
 /** A project rendering `value=<KV value>` from secret/data/<path>. */
-async function kvProject(path: string, first: string, onChange?: 'signal' | 'restart' | 'none'): Promise<Project> {
+async function kvProject(path: string, first: string, onChange?: 'signal' | 'restart' | 'none'): Promise<RecorderProject> {
   await putKv2(vault, 'secret', path, { value: first });
-  return project({
+  return recorderProject(tmp.make(), {
     secrets: { [`vault:app:secret/data/${path}`]: 'kv' },
     content: "'value=' + s.kv.data.value + '\\n'",
     ...(onChange !== undefined ? { onChange } : {}),
   });
 }
 
-function args(p: Project, ...more: string[]): string[] {
+function args(p: RecorderProject, ...more: string[]): string[] {
   return ['--dir', p.conf, '--vault-addr', vault.addr, '--static-refresh', '100ms', ...more];
 }
 
-const env = (p: Project): Record<string, string> => ({ VAULT_TOKEN: 'root', RECORDER_SIGNAL_CONFIG: '1', ...p.recorderEnv });
+const env = (p: RecorderProject): Record<string, string> => ({ VAULT_TOKEN: 'root', RECORDER_SIGNAL_CONFIG: '1', ...p.recorderEnv });
+const command = RECORDER_CMD;
 
 describe.concurrent('files change', () => {
   it('"signal" (the default --on-change): SIGHUP to the same process, which then reads the new file; no restart', async ({ expect }) => {
     const p = await kvProject('changes/signal', 'one');
-    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { env: env(p) });
+    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { command, env: env(p) });
     const start = await p.recorder.waitForStart();
     expect(start.config).toBe('value=one\n');
 
@@ -53,13 +59,13 @@ describe.concurrent('files change', () => {
       ['start', undefined, start.pid],
       ['signal', 'SIGHUP', start.pid],
     ]);
-    expect(t.logsMatching('command started')).toHaveLength(1);
+    expect(t.logs('command started')).toHaveLength(1);
     expect((await t.stop()).code).toBe(0);
   });
 
   it('on_change "signal" with --reload-signal SIGUSR1: the command gets SIGUSR1, not SIGHUP', async ({ expect }) => {
     const p = await kvProject('changes/usr1', 'one', 'signal');
-    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--reload-signal', 'SIGUSR1'), { env: env(p) });
+    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--reload-signal', 'SIGUSR1'), { command, env: env(p) });
     const start = await p.recorder.waitForStart();
 
     await putKv2(vault, 'secret', 'changes/usr1', { value: 'two' });
@@ -76,7 +82,7 @@ describe.concurrent('files change', () => {
 
   it('on_change "restart": SIGTERM to the old process, a new process starts and reads the new file', async ({ expect }) => {
     const p = await kvProject('changes/restart', 'one', 'restart');
-    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { env: env(p) });
+    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { command, env: env(p) });
     const first = await p.recorder.waitForStart();
     expect(first.config).toBe('value=one\n');
 
@@ -93,14 +99,14 @@ describe.concurrent('files change', () => {
     ]);
     // The old process was gone before the new one started.
     expect(second.t).toBeGreaterThanOrEqual(ev[2]!.t);
-    expect(t.logsMatching('command started').map((l) => l.pid)).toEqual([first.pid, second.pid]);
+    expect(t.logs('command started').map((l) => l.pid)).toEqual([first.pid, second.pid]);
     expect(t.exit).toBeUndefined();
     expect((await t.stop()).code).toBe(0);
   });
 
   it('on_change "none" (overriding --on-change restart): the file is rewritten, the command is left alone', async ({ expect }) => {
     const p = await kvProject('changes/none', 'one', 'none');
-    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--on-change', 'restart'), { env: env(p) });
+    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--on-change', 'restart'), { command, env: env(p) });
     const start = await p.recorder.waitForStart();
     await putKv2(vault, 'secret', 'changes/none', { value: 'two' });
     await t.waitForLog('template rendered: files changed');
@@ -112,7 +118,7 @@ describe.concurrent('files change', () => {
 
   it('three changes inside the wait window (--wait 1s:3s, writes 200 ms apart) give exactly one SIGHUP', async ({ expect }) => {
     const p = await kvProject('changes/burst', 'v0');
-    const t = startTconfd(args(p, '--wait', '1s:3s'), { env: env(p) });
+    const t = startTconfd(args(p, '--wait', '1s:3s'), { command, env: env(p) });
     const start = await p.recorder.waitForStart();
 
     for (const v of ['v1', 'v2', 'v3']) {
@@ -126,7 +132,7 @@ describe.concurrent('files change', () => {
     expect(signals).toHaveLength(1);
     expect(signals[0]).toMatchObject({ signal: 'SIGHUP', pid: start.pid, config: 'value=v3\n' });
     // The burst really was several renderings that changed the file, coalesced into that one signal...
-    const changed = t.logsMatching('template rendered: files changed');
+    const changed = t.logs('template rendered: files changed');
     expect(changed.length).toBeGreaterThanOrEqual(2);
     // ...and the signal came after 1 s of quiet following the last of them.
     expect(signals[0]!.t - changed.at(-1)!.time).toBeGreaterThanOrEqual(950);

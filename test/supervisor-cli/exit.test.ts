@@ -3,14 +3,21 @@
  * SIGTERM is SIGKILLed after --kill-timeout, and crashes are restarted with a growing backoff until --max-restarts.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { assertBuilt, killAll, project, startTconfd, waitFor, type Project } from './helpers.js';
+import { tempDirs } from '../support/files.js';
+import { RECORDER_CMD, recorderProject, type RecorderProject } from '../support/recorder.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 
+const tmp = tempDirs('tconfd-sup-cli-');
 beforeAll(assertBuilt);
-afterAll(killAll);
+afterAll(async () => {
+  await killAll();
+  tmp.cleanup();
+});
 
 /** An env-only project: no Vault, the file is `greeting=hi`. */
-function envProject(): Project {
-  return project({ secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
+function envProject(): RecorderProject {
+  return recorderProject(tmp.make(), { secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
 }
 
 function isAlive(pid: number): boolean {
@@ -25,11 +32,11 @@ function isAlive(pid: number): boolean {
 describe.concurrent('exit status', () => {
   it('SIGTERM to tconfd reaches the command, and tconfd exits with its status (RECORDER_EXIT_CODE=7 -> 7)', async ({ expect }) => {
     const p = envProject();
-    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', RECORDER_EXIT_CODE: '7', ...p.recorderEnv } });
+    const t = startTconfd(['--dir', p.conf], { command: RECORDER_CMD, env: { GREETING: 'hi', RECORDER_EXIT_CODE: '7', ...p.recorderEnv } });
     const start = await p.recorder.waitForStart();
     expect(start.config).toBe('greeting=hi\n');
     t.signal('SIGTERM');
-    const exit = await t.waitExit();
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 7, signal: null });
     expect(p.recorder.events().map((e) => [e.event, e.signal, e.code])).toEqual([
       ['start', undefined, undefined],
@@ -46,26 +53,27 @@ describe.concurrent('exit status', () => {
 
     const sleep1 = await t1.childPid();
     t1.signal('SIGTERM');
-    expect(await t1.waitExit()).toMatchObject({ code: 143, signal: null });
+    expect(await t1.waitForExit()).toMatchObject({ code: 143, signal: null });
     expect(isAlive(sleep1)).toBe(false);
 
     const sleep2 = await t2.childPid();
     process.kill(sleep2, 'SIGKILL');
-    expect(await t2.waitExit()).toMatchObject({ code: 137, signal: null });
-    expect(t2.logsMatching('the command ended: stopping')).toHaveLength(1);
+    expect(await t2.waitForExit()).toMatchObject({ code: 137, signal: null });
+    expect(t2.logs('the command ended: stopping')).toHaveLength(1);
   });
 
   it('a command that ignores SIGTERM is SIGKILLed after --kill-timeout 500ms, and tconfd exits 137', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--kill-timeout', '500ms'], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_IGNORE_TERM: '1', ...p.recorderEnv },
     });
     const start = await p.recorder.waitForStart();
     const sentAt = Date.now();
     t.signal('SIGTERM');
-    const exit = await t.waitExit();
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 137, signal: null });
-    const took = exit.at - sentAt;
+    const took = t.exitedAt! - sentAt;
     expect(took).toBeGreaterThanOrEqual(480);
     expect(took).toBeLessThan(5_000);
     // It got SIGTERM, did not exit by itself, and is gone.
@@ -74,15 +82,16 @@ describe.concurrent('exit status', () => {
       ['signal', 'SIGTERM'],
     ]);
     expect(isAlive(start.pid)).toBe(false);
-    expect(t.logsMatching('the command did not stop in time: SIGKILL')).toHaveLength(1);
+    expect(t.logs('the command did not stop in time: SIGKILL')).toHaveLength(1);
   });
 
   it('--restart on-failure restarts a crashing command with growing gaps; --max-restarts 2 then gives up with its status', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure', '--max-restarts', '2'], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '3', ...p.recorderEnv },
     });
-    const exit = await t.waitExit(15_000);
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 3, signal: null });
     const starts = p.recorder.starts();
     const pids = starts.map((s) => s.pid);
@@ -94,21 +103,23 @@ describe.concurrent('exit status', () => {
     const gap2 = starts[2]!.t - starts[1]!.t;
     expect(gap1).toBeGreaterThanOrEqual(1_000);
     expect(gap2).toBeGreaterThan(gap1 + 500);
-    expect(t.logsMatching('the command keeps exiting: giving up')).toHaveLength(1);
+    expect(t.logs('the command keeps exiting: giving up')).toHaveLength(1);
   });
 
   it('--restart never (the default): the crashed command\'s exit code becomes tconfd\'s, without a restart', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--restart', 'never'], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '5', ...p.recorderEnv },
     });
     const p0 = envProject();
     const t0 = startTconfd(['--dir', p0.conf], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '4', ...p0.recorderEnv },
     });
-    expect(await t.waitExit()).toMatchObject({ code: 5, signal: null });
-    expect(await t0.waitExit()).toMatchObject({ code: 4, signal: null });
-    await waitFor(() => p.recorder.events().length >= 2, 'the recorder log');
+    expect(await t.waitForExit()).toMatchObject({ code: 5, signal: null });
+    expect(await t0.waitForExit()).toMatchObject({ code: 4, signal: null });
+    await waitFor('the recorder log', () => p.recorder.events().length >= 2);
     expect(p.recorder.events().map((e) => [e.event, e.code])).toEqual([
       ['start', undefined],
       ['exit', 5],
@@ -120,17 +131,18 @@ describe.concurrent('exit status', () => {
     const p = envProject();
     const missing = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi' }, command: ['/nonexistent/tconfd-app'] });
     const notExe = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi' }, command: [p.output] });
-    expect(await missing.waitExit()).toMatchObject({ code: 127, signal: null });
-    expect(await notExe.waitExit()).toMatchObject({ code: 126, signal: null });
-    expect(missing.logs().some((l) => l.level >= 50 && String(l.err).includes('/nonexistent/tconfd-app'))).toBe(true);
+    expect(await missing.waitForExit()).toMatchObject({ code: 127, signal: null });
+    expect(await notExe.waitForExit()).toMatchObject({ code: 126, signal: null });
+    expect(missing.lines.some((l) => l.level >= 50 && String(l.err).includes('/nonexistent/tconfd-app'))).toBe(true);
   });
 
   it('--restart on-failure does not restart a command that exits 0: tconfd exits 0', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure'], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '0', ...p.recorderEnv },
     });
-    expect(await t.waitExit()).toMatchObject({ code: 0, signal: null });
+    expect(await t.waitForExit()).toMatchObject({ code: 0, signal: null });
     expect(p.recorder.starts()).toHaveLength(1);
   });
 });

@@ -7,10 +7,17 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { findOnPath } from '../vault/target.js';
-import { assertBuilt, killAll, project, startTconfd, waitFor, type Project } from './helpers.js';
+import { tempDirs } from '../support/files.js';
+import { RECORDER_CMD, recorderProject, type RecorderProject } from '../support/recorder.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { waitFor } from '../support/wait.js';
 
+const tmp = tempDirs('tconfd-sup-cli-');
 beforeAll(assertBuilt);
-afterAll(killAll);
+afterAll(async () => {
+  await killAll();
+  tmp.cleanup();
+});
 
 const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc'];
 const PID1_WARNING = /^tconfd runs as PID 1: it cannot reap orphaned grandchildren/;
@@ -56,9 +63,9 @@ function nsPid(hostPid: number): number {
   return Number(m![1]!.trim().split(/\s+/).at(-1));
 }
 
-function envProject(): Project {
+function envProject(): RecorderProject {
   // The recorder runs in another PID namespace: the pids it records are not ours to kill.
-  return project({ secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'", trackRecorder: false });
+  return recorderProject(tmp.make(), { secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'", trackRecorder: false });
 }
 
 describe.concurrent('PID 1', () => {
@@ -67,25 +74,26 @@ describe.concurrent('PID 1', () => {
     skipUnless(ctx, 'tconfd behind tini in a PID namespace', unavailable ?? (tini ? undefined : 'no `tini` on PATH (apt-get install -y tini)'));
     const p = envProject();
     const t = startTconfd(['--dir', p.conf], {
+      command: RECORDER_CMD,
       prefix: [...UNSHARE, tini!, '--'],
       env: { GREETING: 'hi', RECORDER_EXIT_CODE: '5', ...p.recorderEnv },
     });
     const start = await p.recorder.waitForStart();
     expect(start.config).toBe('greeting=hi\n');
-    const init = await waitFor(() => childrenOf(t.pid)[0], 'the namespace\'s init (tini)');
+    const init = await waitFor('the namespace\'s init (tini)', () => childrenOf(t.pid)[0]);
     expect(readFileSync(`/proc/${init}/comm`, 'utf8').trim()).toBe('tini');
     expect(nsPid(init)).toBe(1);
 
     process.kill(init, 'SIGTERM');
-    const exit = await t.waitExit();
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 5, signal: null });
     expect(p.recorder.events().map((e) => [e.event, e.signal, e.code])).toEqual([
       ['start', undefined, undefined],
       ['signal', 'SIGTERM', undefined],
       ['exit', undefined, 5],
     ]);
-    expect(t.logsMatching('stopping: signalling the command')).toMatchObject([{ signal: 'SIGTERM' }]);
-    expect(t.logsMatching(PID1_WARNING)).toHaveLength(0);
+    expect(t.logs('stopping: signalling the command')).toMatchObject([{ signal: 'SIGTERM' }]);
+    expect(t.logs(PID1_WARNING)).toHaveLength(0);
   });
 
   it('as PID 1 without an init: the PID-1 warning is logged once, even across command restarts', async (ctx) => {
@@ -93,13 +101,14 @@ describe.concurrent('PID 1', () => {
     skipUnless(ctx, 'tconfd as PID 1', unavailable);
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure', '--max-restarts', '1'], {
+      command: RECORDER_CMD,
       prefix: UNSHARE,
       env: { GREETING: 'hi', RECORDER_CRASH_AFTER_MS: '100', RECORDER_CRASH_CODE: '3', ...p.recorderEnv },
     });
-    const exit = await t.waitExit();
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 3, signal: null });
     expect(p.recorder.starts()).toHaveLength(2);
-    const warnings = t.logsMatching(PID1_WARNING);
+    const warnings = t.logs(PID1_WARNING);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.level).toBe(40);
   });
@@ -108,13 +117,13 @@ describe.concurrent('PID 1', () => {
     const { expect } = ctx;
     skipUnless(ctx, 'tconfd as PID 1', unavailable);
     const p = envProject();
-    const t = startTconfd(['--dir', p.conf], { prefix: UNSHARE, env: { GREETING: 'hi', RECORDER_EXIT_CODE: '6', ...p.recorderEnv } });
+    const t = startTconfd(['--dir', p.conf], { command: RECORDER_CMD, prefix: UNSHARE, env: { GREETING: 'hi', RECORDER_EXIT_CODE: '6', ...p.recorderEnv } });
     await p.recorder.waitForStart();
-    const tconfd = await waitFor(() => childrenOf(t.pid)[0], 'tconfd (the namespace\'s PID 1)');
+    const tconfd = await waitFor('tconfd (the namespace\'s PID 1)', () => childrenOf(t.pid)[0]);
     expect(nsPid(tconfd)).toBe(1);
     process.kill(tconfd, 'SIGTERM');
-    expect(await t.waitExit()).toMatchObject({ code: 6, signal: null });
+    expect(await t.waitForExit()).toMatchObject({ code: 6, signal: null });
     expect(p.recorder.signals().map((e) => e.signal)).toEqual(['SIGTERM']);
-    expect(t.logsMatching(PID1_WARNING)).toHaveLength(1);
+    expect(t.logs(PID1_WARNING)).toHaveLength(1);
   });
 });

@@ -3,19 +3,26 @@
  * and a second SIGTERM during a slow shutdown kills the command at once.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { assertBuilt, killAll, project, sleep, startTconfd, type Project } from './helpers.js';
+import { tempDirs } from '../support/files.js';
+import { RECORDER_CMD, recorderProject, type RecorderProject } from '../support/recorder.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 
+const tmp = tempDirs('tconfd-sup-cli-');
 beforeAll(assertBuilt);
-afterAll(killAll);
+afterAll(async () => {
+  await killAll();
+  tmp.cleanup();
+});
 
-function envProject(): Project {
-  return project({ secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
+function envProject(): RecorderProject {
+  return recorderProject(tmp.make(), { secrets: { 'env:str:GREETING': 'greeting' }, content: "'greeting=' + s.greeting + '\\n'" });
 }
 
 describe.concurrent('signals', () => {
   it('SIGUSR1, SIGHUP, SIGUSR2 and SIGWINCH sent to tconfd are forwarded unchanged to the same command process', async ({ expect }) => {
     const p = envProject();
-    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', ...p.recorderEnv } });
+    const t = startTconfd(['--dir', p.conf], { command: RECORDER_CMD, env: { GREETING: 'hi', ...p.recorderEnv } });
     const start = await p.recorder.waitForStart();
     const sent = ['SIGUSR1', 'SIGHUP', 'SIGUSR2', 'SIGWINCH'] as const;
     for (const sig of sent) {
@@ -29,13 +36,14 @@ describe.concurrent('signals', () => {
     ]);
     // Still running, not restarted.
     expect(t.exit).toBeUndefined();
-    expect(t.logsMatching('command started')).toHaveLength(1);
+    expect(t.logs('command started')).toHaveLength(1);
     expect((await t.stop()).code).toBe(0);
   });
 
   it('a second SIGTERM during shutdown kills the command at once (it ignores SIGTERM, --kill-timeout 30s)', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--kill-timeout', '30s'], {
+      command: RECORDER_CMD,
       env: { GREETING: 'hi', RECORDER_IGNORE_TERM: '1', ...p.recorderEnv },
     });
     const start = await p.recorder.waitForStart();
@@ -45,19 +53,19 @@ describe.concurrent('signals', () => {
     expect(t.exit).toBeUndefined(); // still waiting for the command (30 s)
     const secondAt = Date.now();
     t.signal('SIGTERM');
-    const exit = await t.waitExit(5_000);
+    const exit = await t.waitForExit({ timeoutMs: 5_000 });
     expect(exit).toMatchObject({ code: 137, signal: null });
-    expect(exit.at - secondAt).toBeLessThan(2_000);
-    expect(t.logsMatching('second signal: killing the command now')).toHaveLength(1);
+    expect(t.exitedAt! - secondAt).toBeLessThan(2_000);
+    expect(t.logs('second signal: killing the command now')).toHaveLength(1);
     expect(() => process.kill(start.pid, 0)).toThrow();
   });
 
   it('SIGINT stops tconfd like SIGTERM: forwarded, and tconfd exits with the command\'s status', async ({ expect }) => {
     const p = envProject();
-    const t = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi', RECORDER_EXIT_CODE: '9', ...p.recorderEnv } });
+    const t = startTconfd(['--dir', p.conf], { command: RECORDER_CMD, env: { GREETING: 'hi', RECORDER_EXIT_CODE: '9', ...p.recorderEnv } });
     await p.recorder.waitForStart();
     t.signal('SIGINT');
-    expect(await t.waitExit()).toMatchObject({ code: 9, signal: null });
+    expect(await t.waitForExit()).toMatchObject({ code: 9, signal: null });
     expect(p.recorder.signals().map((e) => e.signal)).toEqual(['SIGINT']);
   });
 });

@@ -8,16 +8,27 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { createDbRole, enableDatabase, enableKv2, putKv2 } from '../vault/setup.js';
 import { freePort } from '../vault/target.js';
-import { assertBuilt, httpGet, killAll, project, sleep, startTconfd, waitFor } from './helpers.js';
+import { tempDirs } from '../support/files.js';
+import { RECORDER_CMD, recorderProject } from '../support/recorder.js';
+import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 // One stand-in per test: they take it down.
 const vaults: VaultStandin[] = [];
+const tmp = tempDirs('tconfd-sup-cli-');
 
 beforeAll(assertBuilt);
 afterAll(async () => {
   await killAll();
   await Promise.all(vaults.map((v) => v.stop()));
+  tmp.cleanup();
 });
+
+/** Fetch a URL; returns status and body text. */
+async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, body: await res.text() };
+}
 
 async function standin(): Promise<VaultStandin> {
   const v = await startVaultStandin();
@@ -36,14 +47,14 @@ describe.concurrent('Vault outage', () => {
     const vault = await standin();
     await enableKv2(vault, 'secret');
     await putKv2(vault, 'secret', 'outage/kv', { value: 'steady' });
-    const p = project({ secrets: { 'vault:app:secret/data/outage/kv': 'kv' }, content: "'value=' + s.kv.data.value + '\\n'" });
+    const p = recorderProject(tmp.make(), { secrets: { 'vault:app:secret/data/outage/kv': 'kv' }, content: "'value=' + s.kv.data.value + '\\n'" });
     const t = startTconfd(
       ['--dir', p.conf, '--vault-addr', vault.addr, '--static-refresh', '300ms', '--wait', '0s', '--vault-retry-max', '500ms'],
-      { env: { VAULT_TOKEN: 'root', ...p.recorderEnv } },
+      { command: RECORDER_CMD, env: { VAULT_TOKEN: 'root', ...p.recorderEnv } },
     );
     const start = await p.recorder.waitForStart();
     expect(start.config).toBe('value=steady\n');
-    await waitFor(() => vault.count({ method: 'GET', path: 'secret/data/outage/kv' }) >= 2, 'a first re-read');
+    await waitFor('a first re-read', () => vault.count({ method: 'GET', path: 'secret/data/outage/kv' }) >= 2);
 
     await vault.goDown();
     const downAt = Date.now();
@@ -52,18 +63,16 @@ describe.concurrent('Vault outage', () => {
     const backAt = Date.now();
     // tconfd noticed the outage (a failed read logged at warn level or above)...
     expect(
-      t.logs().some((l) => l.level >= 40 && l.time >= downAt && l.time < backAt && JSON.stringify(l).includes('secret/data/outage/kv')),
+      t.lines.some((l) => l.level >= 40 && l.time >= downAt && l.time < backAt && JSON.stringify(l).includes('secret/data/outage/kv')),
     ).toBe(true);
     // ...and reads again once Vault is back.
-    await waitFor(
-      () => vault.requests.some((r) => r.path === 'secret/data/outage/kv' && r.status === 200 && r.at >= backAt),
-      'a successful read after Vault came back',
-      { timeoutMs: 15_000 },
+    await waitFor('a successful read after Vault came back', () =>
+      vault.requests.some((r) => r.path === 'secret/data/outage/kv' && r.status === 200 && r.at >= backAt),
     );
     await sleep(400);
     expect(p.recorder.events().map((e) => [e.event, e.pid])).toEqual([['start', start.pid]]);
     expect(readFileSync(p.output, 'utf8')).toBe('value=steady\n');
-    expect(t.logsMatching('command started')).toHaveLength(1);
+    expect(t.logs('command started')).toHaveLength(1);
     expect(t.exit).toBeUndefined();
     expect((await t.stop()).code).toBe(0);
   });
@@ -72,12 +81,12 @@ describe.concurrent('Vault outage', () => {
     const vault = await standin();
     await enableDatabase(vault);
     await createDbRole(vault, { name: 'short', defaultTtl: 3, maxTtl: 600 });
-    const p = project({ secrets: { 'vault:app:database/creds/short': 'db' }, content: "'user=' + s.db.username + '\\n'" });
+    const p = recorderProject(tmp.make(), { secrets: { 'vault:app:database/creds/short': 'db' }, content: "'user=' + s.db.username + '\\n'" });
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const t = startTconfd(
       ['--dir', p.conf, '--vault-addr', vault.addr, '--health-listen', `127.0.0.1:${port}`, '--vault-retry-max', '500ms'],
-      { env: { VAULT_TOKEN: 'root', ...p.recorderEnv } },
+      { command: RECORDER_CMD, env: { VAULT_TOKEN: 'root', ...p.recorderEnv } },
     );
     await p.recorder.waitForStart();
     await t.waitForLog('serving /healthz, /readyz and /metrics');
@@ -85,14 +94,11 @@ describe.concurrent('Vault outage', () => {
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
 
     // The lease (TTL 3 s) is renewed while Vault is there.
-    const renewed = await waitFor(
-      async () => {
-        const m = (await httpGet(`${base}/metrics`)).body;
-        const n = sample(m, 'tconfd_lease_renewals_total', '{secret="db"}');
-        return n !== undefined && n >= 1 ? m : undefined;
-      },
-      'a lease renewal counted in /metrics',
-    );
+    const renewed = await waitFor('a lease renewal counted in /metrics', async () => {
+      const m = (await httpGet(`${base}/metrics`)).body;
+      const n = sample(m, 'tconfd_lease_renewals_total', '{secret="db"}');
+      return n !== undefined && n >= 1 ? m : undefined;
+    });
     const expiry = sample(renewed, 'tconfd_secret_expiry_seconds', '{secret="db"}');
     expect(expiry).toBeGreaterThan(0);
     expect(expiry).toBeLessThanOrEqual(3);
@@ -101,14 +107,10 @@ describe.concurrent('Vault outage', () => {
     // Vault goes away: no renewal, no new credentials; the lease runs out.
     await vault.goDown();
     const downAt = Date.now();
-    const notReady = await waitFor(
-      async () => {
-        const r = await httpGet(`${base}/readyz`);
-        return r.status === 503 ? r : undefined;
-      },
-      '/readyz 503',
-      { timeoutMs: 8_000 },
-    );
+    const notReady = await waitFor('/readyz 503', async () => {
+      const r = await httpGet(`${base}/readyz`);
+      return r.status === 503 ? r : undefined;
+    });
     expect(Date.now() - downAt).toBeLessThan(5_000);
     expect(notReady.body).toMatch(/^secret "db" (not valid|expired)\n$/);
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
@@ -125,16 +127,12 @@ describe.concurrent('Vault outage', () => {
 
     // Vault is back: new credentials, rendered, and ready again.
     await vault.comeBack();
-    await waitFor(
-      async () => (await httpGet(`${base}/readyz`)).status === 200,
-      '/readyz 200 again after Vault came back',
-      { timeoutMs: 15_000 },
-    );
+    await waitFor('/readyz 200 again after Vault came back', async () => (await httpGet(`${base}/readyz`)).status === 200);
     expect(readFileSync(p.output, 'utf8')).not.toBe(`user=${user}\n`);
     // Stops promptly, scrapers' keep-alive connections notwithstanding.
     const stopAt = Date.now();
     const exit = await t.stop();
     expect(exit.code).toBe(0);
-    expect(exit.at - stopAt).toBeLessThan(3_000);
+    expect(t.exitedAt! - stopAt).toBeLessThan(3_000);
   });
 });
