@@ -9,7 +9,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, run, tempDirs } from './run.js';
+import { tempDirs } from '../support/files.js';
+import { assertBuilt, runTconfd as run } from '../support/tconfd.js';
 
 const tmp = tempDirs('tconfd-binary-');
 beforeAll(assertBuilt);
@@ -65,7 +66,7 @@ describe("binary files: std.native('base64Bytes')", () => {
     const { root, env } = project("{ 'keystore.p12': std.native('base64Bytes')(std.extVar('secrets').keystore), 'ok.txt': 'x' }\n", { KEYSTORE: data });
     const r = await run(['--dir', 'conf', '--once'], { cwd: root, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tconfd: template "bin\.jsonnet": output "keystore\.p12": RUNTIME ERROR: std\.native\('base64Bytes'\): the data is not valid base64 \(at \S+bin\.jsonnet:1:\d+/);
+    expect(r.plain[0]).toMatch(/^tconfd: template "bin\.jsonnet": output "keystore\.p12": RUNTIME ERROR: std\.native\('base64Bytes'\): the data is not valid base64 \(at \S+bin\.jsonnet:1:\d+/);
     expect(r.stderr).not.toContain('secret-looking');
     expect(existsSync(join(root, 'out'))).toBe(false);
   });
@@ -74,7 +75,7 @@ describe("binary files: std.native('base64Bytes')", () => {
     const { root } = project("{ 'a.json': { key: std.native('base64Bytes')('AAEC') } }\n");
     const r = await run(['--dir', 'conf', '--once'], { cwd: root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('output "a.json": RUNTIME ERROR: binary content (std.native(\'base64Bytes\')) can only be the whole content of a file');
+    expect(r.plain[0]).toContain('output "a.json": RUNTIME ERROR: binary content (std.native(\'base64Bytes\')) can only be the whole content of a file');
   });
 });
 
@@ -84,7 +85,7 @@ describe('--render-timeout', () => {
     const started = Date.now();
     const r = await run(['--dir', 'conf', '--once', '--render-timeout', '500ms'], { cwd: root, timeoutMs: 60_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tconfd: template "bin\.jsonnet": output "sum\.txt": RUNTIME ERROR: evaluation stopped after 500ms \(--render-timeout\)/);
+    expect(r.plain[0]).toMatch(/^tconfd: template "bin\.jsonnet": output "sum\.txt": RUNTIME ERROR: evaluation stopped after 500ms \(--render-timeout\)/);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
