@@ -270,10 +270,24 @@ function width(v: Value, loc: Loc | undefined): number {
   throw new RuntimeError(`field width or precision must be a number, got ${typeOf(v)}`, loc);
 }
 
+/** Parsed format strings (a template formats with the same few strings again and again). */
+const parsed = new Map<string, (string | Code)[]>();
+
+function codesOf(fmt: string, loc: Loc | undefined, secret: boolean): (string | Code)[] {
+  if (secret) return parseCodes(codePoints(fmt), loc); // a format derived from a secret is not kept
+  let codes = parsed.get(fmt);
+  if (codes === undefined) {
+    codes = parseCodes(codePoints(fmt), loc);
+    if (parsed.size >= 2000) parsed.clear();
+    if (fmt.length <= 1000) parsed.set(fmt, codes);
+  }
+  return codes;
+}
+
 /** std.format(str, vals): vals an array, an object (with %(key)s codes) or a single value. */
 export function formatValue(fmt: string, vals: Value, loc: Loc | undefined): string {
   const fmtTainted = taintSeen;
-  const codes = parseCodes(codePoints(fmt), loc);
+  const codes = codesOf(fmt, loc, fmtTainted);
   let out = '';
   if (vals instanceof JObject) {
     for (const code of codes) {

@@ -32,6 +32,7 @@ import {
   tick,
   typeOf,
   type Field,
+  type Layer,
   type Lazy,
   type ParamSpec,
   type Value,
@@ -121,10 +122,16 @@ function keyOf(o: JObject, k: string): Value {
   return o.isTaintedKey(k) ? new Tainted(k) : k;
 }
 /** an object of constant (lazy) visible fields */
+const NONE: readonly never[] = [];
+const NO_ENV: unknown[] = [];
 export function makeObject(entries: Iterable<[string, Lazy]>, taintedKeys?: Set<string>): JObject {
   const fields = new Map<string, Field>();
   for (const [k, v] of entries) fields.set(k, { hide: 0, plus: false, value: v });
-  return new JObject([{ fields, env: [], locals: [], asserts: [], ...(taintedKeys && taintedKeys.size > 0 ? { taintedKeys } : {}) }]);
+  const layer: Layer =
+    taintedKeys !== undefined && taintedKeys.size > 0
+      ? { fields, env: NO_ENV, locals: NONE, asserts: NONE, taintedKeys }
+      : { fields, env: NO_ENV, locals: NONE, asserts: NONE };
+  return new JObject([layer]);
 }
 function lazyGet(o: JObject, k: string, loc: Loc | undefined): Lazy {
   return new FnThunk(() => o.get(k, loc));
@@ -1097,9 +1104,10 @@ export function fromJson(v: unknown, tainted: boolean, topKeysClean = false): Va
 // the evaluation's environment
 
 def('extVar', ['x'], (a, loc) => {
+  const arg = force(a[0]!);
   const name = str(a, 0, 'extVar', loc);
   const v = state.extVars.get(name);
-  if (v === undefined) throw new RuntimeError(`Undefined external variable: ${name}`, loc);
+  if (v === undefined) throw new RuntimeError(arg instanceof Tainted ? 'Undefined external variable' : `Undefined external variable: ${name}`, loc);
   return v();
 });
 def('native', ['name'], (a, loc) => state.natives.get(str(a, 0, 'native', loc)) ?? null);

@@ -310,6 +310,13 @@ export class JObject {
   /** Field names, sorted by code point; visible ones only unless `all`. */
   fields(all = false): string[] {
     if (!all && this.visible !== undefined) return this.visible;
+    if (this.layers.length === 1) {
+      const out: string[] = [];
+      for (const [k, f] of this.layers[0]!.fields) if (all || f.hide !== 1) out.push(k);
+      out.sort(compareStrings);
+      if (!all) this.visible = out;
+      return out;
+    }
     const names = new Set<string>();
     for (const layer of this.layers) for (const k of layer.fields.keys()) names.add(k);
     const out: string[] = [];
