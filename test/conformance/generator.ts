@@ -97,8 +97,9 @@ export class ProgramGenerator {
       () => `${e()} ${this.pick(['+', '-', '*', '/', '%'])} ${e()}`,
       () => `-${e()}`,
       () => `std.length(${this.expr(this.pick(['str', 'arr', 'obj'] as Ty[]), d - 1)})`,
-      () => `std.${this.pick(['floor', 'ceil', 'abs', 'sign', 'round', 'sqrt', 'exp', 'log'])}(${e()})`,
-      () => `std.${this.pick(['max', 'min', 'pow', 'modulo'])}(${e()}, ${e()})`,
+      // not std.log, std.exp, std.pow: JavaScript's Math and glibc can differ in the last bit (see README, Jsonnet)
+      () => `std.${this.pick(['floor', 'ceil', 'abs', 'sign', 'round', 'sqrt'])}(${e()})`,
+      () => `std.${this.pick(['max', 'min', 'modulo'])}(${e()}, ${e()})`,
       () => `std.foldl(function(a, b) a + b, ${this.numArr(d)}, 0)`,
       () => `${this.numArr(d)}[${this.pick(['0', '1', '2', '5'])}]`,
       () => `std.parseInt('${this.pick(['12', '-7', '0', '99x', '007'])}')`,
