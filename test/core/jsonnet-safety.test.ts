@@ -155,3 +155,13 @@ describe('the time limit holds whatever the shape of the runaway', () => {
     });
   }
 });
+
+it('evaluation yields to the event loop between output files', async () => {
+  const dir = mkdir({ 'app.jsonnet': "{ 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c' }" });
+  const ev = new JsonnetEvaluator({ jpaths: [] });
+  const order: string[] = [];
+  const done = ev.evaluate('app.jsonnet', join(dir, 'app.jsonnet'), { secrets: {}, leases: {} }).then(() => order.push('evaluated'));
+  setImmediate(() => order.push('other work'));
+  await done;
+  expect(order).toEqual(['other work', 'evaluated']);
+});
