@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Node } from './ast.js';
 import { compileFile, call, type CompiledFile } from './compile.js';
-import { RuntimeError, Source, StaticError, type Loc } from './errors.js';
+import { RuntimeError, Source, type Loc } from './errors.js';
 import { manifestJson, quoteString } from './manifest.js';
 import { parse } from './parser.js';
 import { fromJson, stdFor } from './std.js';
@@ -207,16 +207,8 @@ export class Evaluation implements Importer {
         this.strings.set(`${kind}:${key}`, text);
         return text;
       }
-      if (text.length === 0 && bytes.length === 0) {
-        // libjsonnet: an empty file is a parse error
-      }
-      let compiled: CompiledFile;
-      try {
-        compiled = this.engine.compile(file, text);
-      } catch (e) {
-        if (e instanceof StaticError) throw new RuntimeError(e.message, loc);
-        throw e;
-      }
+      // a static error in an imported file is reported as such, with its own file:line:column
+      const compiled: CompiledFile = this.engine.compile(file, text);
       const th = new Thunk(compiled.code, [undefined, stdFor(file)], loc);
       this.imports.set(key, th);
       return th.get();
