@@ -85,11 +85,18 @@ if (cachedData === undefined || script.cachedDataRejected) {
 );
 chmodSync('dist/cli.js', 0o755);
 
-// Warm-up: one rendering of the quickstart writes the code cache with the functions a run compiles.
+// Warm-up: one rendering of the quickstart and of scripts/warmup/warmup.jsonnet (which uses the Jsonnet features and
+// std functions templates use most) writes the code cache with the functions a run compiles: a template's first
+// evaluation then runs precompiled code.
 const out = mkdtempSync(join(tmpdir(), 'tconfd-build-'));
+const secrets = {
+  dbs: { app: { user: 'app', password: 'pw', port: 5432 }, audit: { user: 'audit', password: 'pw2', port: 5433 } },
+  flags: { debug: false, extra: [0] },
+  hosts: ['db-2.internal', 'db-1.internal', 'db-2.internal'],
+};
 try {
-  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'examples/quickstart/tconfd.d', '--once', '--log-level', 'silent'], {
-    env: { ...process.env, QUICKSTART_OUT: out },
+  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'scripts/warmup', '--once', '--log-level', 'silent'], {
+    env: { ...process.env, WARMUP_OUT: out, WARMUP_SECRETS: JSON.stringify(secrets) },
     stdio: 'inherit',
   });
 } finally {
