@@ -29,14 +29,21 @@ function keyTaint(o: JObject, k: string): void {
   if (o.isTaintedKey(k)) setTaintSeen(true);
 }
 
+/** true, false, null and numbers, as every manifest format writes them (undefined for anything else). */
+function scalar(v: Value): string | undefined {
+  if (v === true) return 'true';
+  if (v === false) return 'false';
+  if (v === null) return 'null';
+  if (typeof v === 'number') return formatNumber(v);
+  return undefined;
+}
+
 export function manifestJsonEx(value: Value, indent: string, nl: string, kvSep: string, loc: Loc | undefined): string {
   const aux = (v: Value, cindent: string): string => {
     tick();
     v = prim(v);
-    if (v === true) return 'true';
-    if (v === false) return 'false';
-    if (v === null) return 'null';
-    if (typeof v === 'number') return formatNumber(v);
+    const sc = scalar(v);
+    if (sc !== undefined) return sc;
     if (typeof v === 'string') return quoteString(v);
     if (v instanceof JFunction) throw new RuntimeError('Tried to manifest function', loc);
     if (v instanceof JArray) {
@@ -100,10 +107,8 @@ export function manifestYamlDoc(value: Value, indentArrayInObject: boolean, quot
   const aux = (v: Value, cindent: string): string => {
     tick();
     v = prim(v);
-    if (v === true) return 'true';
-    if (v === false) return 'false';
-    if (v === null) return 'null';
-    if (typeof v === 'number') return formatNumber(v);
+    const sc = scalar(v);
+    if (sc !== undefined) return sc;
     if (typeof v === 'string') {
       if (v.length === 0) return '""';
       if (v.endsWith('\n')) {

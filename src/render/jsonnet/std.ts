@@ -645,17 +645,7 @@ def('join', ['sep', 'arr'], (a, loc) => {
   const ss = sv(sep);
   if (ss === undefined && !(sep instanceof JArray)) throw new RuntimeError(`join first parameter should be string or array, got ${typeOf(sep)}`, loc);
   if (!(c instanceof JArray)) throw new RuntimeError(`join second parameter should be array, got ${typeOf(c)}`, loc);
-  if (ss !== undefined) {
-    const parts: string[] = [];
-    for (let i = 0; i < c.length; i++) {
-      const v = c.get(i);
-      if (v === null) continue;
-      const s = sv(v);
-      if (s === undefined) throw new RuntimeError(`expected string but arr[${i}] was ${typeOf(v)} `, loc);
-      parts.push(s);
-    }
-    return parts.join(ss);
-  }
+  if (ss !== undefined) return strings(c, loc).join(ss);
   const sepItems = (sep as JArray).all();
   const out: Lazy[] = [];
   let first = true;
@@ -670,18 +660,19 @@ def('join', ['sep', 'arr'], (a, loc) => {
   }
   return new JArray(out);
 });
-def('lines', ['arr'], (a, loc) => {
-  const c = arr(a, 0, 'lines', loc);
+def('lines', ['arr'], (a, loc) => strings(arr(a, 0, 'lines', loc), loc).map((s) => s + '\n').join(''));
+/** The strings of an array, nulls left out (std.join, std.lines). */
+function strings(c: JArray, loc: Loc | undefined): string[] {
   const parts: string[] = [];
   for (let i = 0; i < c.length; i++) {
     const v = c.get(i);
     if (v === null) continue;
     const s = sv(v);
     if (s === undefined) throw new RuntimeError(`expected string but arr[${i}] was ${typeOf(v)} `, loc);
-    parts.push(s + '\n');
+    parts.push(s);
   }
-  return parts.join('');
-});
+  return parts;
+}
 def('deepJoin', ['arr'], (a, loc) => {
   const out: string[] = [];
   const walk = (v: Value): void => {
