@@ -145,14 +145,14 @@ async function main(): Promise<void> {
 
   // 1. first evaluation in a fresh process: tconfd's as the CLI does it (its debug log 'template evaluated', with the
   //    V8 code cache of the build), and both engines in a bare process (module loaded first, then timed)
-  const cliFirst = (conf: string, env: Record<string, string>): number => {
+  const cliFirst = (conf: string, env: Record<string, string>): { ms: number; cpuMs: number } => {
     const p = spawnSync(process.execPath, ['dist/cli.js', '--dir', conf, '--check', '--log-level', 'debug', '--log-format', 'json'], {
       env: { ...process.env, ...env },
       encoding: 'utf8',
     });
     const line = p.stderr.split('\n').find((l) => l.includes('"template evaluated"'));
     if (line === undefined) throw new Error(`no 'template evaluated' log line: ${p.stderr.slice(-500)}`);
-    return (JSON.parse(line) as { ms: number }).ms;
+    return JSON.parse(line) as { ms: number; cpuMs: number };
   };
   const qsOut = join(work, 'qs-out');
   const conf50 = join(work, 'conf50');
@@ -169,7 +169,9 @@ async function main(): Promise<void> {
     ['50-secret template', FIFTY, conf50, env50],
   ] as const) {
     const cli = Array.from({ length: runs }, () => cliFirst(conf, env));
-    console.log(`first evaluation, ${label}, tconfd CLI (in-process, --check): median ${median(cli).toFixed(1)} ms over ${runs} processes`);
+    console.log(
+      `first evaluation, ${label}, tconfd CLI (in-process, --check): median ${median(cli.map((c) => c.ms)).toFixed(1)} ms (CPU ${median(cli.map((c) => c.cpuMs)).toFixed(1)} ms) over ${runs} processes`,
+    );
     for (const e of engines) {
       const r = Array.from({ length: runs }, () => JSON.parse(runChild('first', [e, JSON.stringify(input)])) as { load: number; first: number; cpu: number });
       console.log(
