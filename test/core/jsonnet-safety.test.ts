@@ -55,7 +55,7 @@ describe('limits', () => {
       'tconfd.d/fast.jsonnet': "{ 'fast.txt': 'ok' }",
     });
     const { loadConfig } = await import('../../src/config/load.js');
-    const { Pipeline } = await import('../../src/pipeline.js');
+    const { Pipeline } = await import('../../src/runtime/pipeline.js');
     const { systemClock } = await import('../../src/clock.js');
     const { EnvSource, ExeSource, FileSource } = await import('../../src/sources/index.js');
     const logs = memoryLogger();

@@ -136,12 +136,13 @@ describe.concurrent('auth methods', () => {
   });
 
   it('token: --vault-token-file, with -D: the token is renewed, never revoked', async () => {
-    const token = (await createToken(world.target, { policies: ['app'], ttl: 3 })).token;
+    // 10 s: long enough for a start on a busy machine; its first renewal comes at 7-73 % of what is left.
+    const token = (await createToken(world.target, { policies: ['app'], ttl: 10 })).token;
     secrets.push(token);
     const root = tmp.make({ ...projectFiles({ 'vault:app:secret/data/app': 'kv' }), 'token': token + '\n' });
     const t = startTconfd(['-d', paths(root).conf, '-D', '-u', world.addr, '--vault-token-file', join(root, 'token')]);
     await t.ready();
-    await t.waitForLog((l) => l.msg === 'renewed' && l['holding'] === 'Vault token (--auth token)', { timeoutMs: 4000 });
+    await t.waitForLog((l) => l.msg === 'renewed' && l['holding'] === 'Vault token (--auth token)', { timeoutMs: 9000 });
     expect(await t.stop()).toEqual({ code: 0, signal: null });
     expect(await tokenAlive(world, token)).toBe(true);
   });
