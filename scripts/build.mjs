@@ -43,10 +43,10 @@ const { metafile } = await build({
   minifySyntax: true,
   charset: 'ascii',
   legalComments: 'external',
-  // The libjsonnet addon is native. Everything else is bundled, pino-pretty included: src/log.ts requires it through
+  // Everything is bundled (no native code: tconfd evaluates Jsonnet itself), pino-pretty included: src/log.ts requires it through
   // __TCONFD_BUNDLE_REQUIRE__, which becomes the bundle's own require here, so that esbuild bundles it as a module
   // evaluated at its first require (--log-format pretty), not at start.
-  external: ['@hanazuki/node-jsonnet'],
+  external: [],
   define: { 'import.meta.url': '__tconfd_import_meta_url', __TCONFD_BUNDLE_REQUIRE__: 'require' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
@@ -113,11 +113,18 @@ if (cachedData === undefined || script.cachedDataRejected) {
 );
 chmodSync('dist/cli.js', 0o755);
 
-// Warm-up: one rendering of the quickstart writes the code cache with the functions a run compiles.
+// Warm-up: one rendering of the quickstart and of scripts/warmup/warmup.jsonnet (which uses the Jsonnet features and
+// std functions templates use most) writes the code cache with the functions a run compiles: a template's first
+// evaluation then runs precompiled code.
 const out = mkdtempSync(join(tmpdir(), 'tconfd-build-'));
+const secrets = {
+  dbs: { app: { user: 'app', password: 'pw', port: 5432 }, audit: { user: 'audit', password: 'pw2', port: 5433 } },
+  flags: { debug: false, extra: [0] },
+  hosts: ['db-2.internal', 'db-1.internal', 'db-2.internal'],
+};
 try {
-  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'examples/quickstart/tconfd.d', '--once', '--log-level', 'silent'], {
-    env: { ...process.env, QUICKSTART_OUT: out },
+  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'scripts/warmup', '--once', '--log-level', 'silent'], {
+    env: { ...process.env, WARMUP_OUT: out, WARMUP_SECRETS: JSON.stringify(secrets) },
     stdio: 'inherit',
   });
 } finally {

@@ -43,6 +43,7 @@ function builder(version: string) {
       jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
       once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
       check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
+      'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
       daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
       confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
       'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
@@ -245,6 +246,8 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
 
   const dir = str(a.dir) ?? str(env.TCONFD_DIR) ?? '/etc/tconfd';
   const jpaths = [...commaList(env.TCONFD_JPATH), ...commaList(a.jpath)];
+  const renderTimeoutMs = duration('render-timeout', a['render-timeout']);
+  if (renderTimeoutMs <= 0) throw new UsageError('--render-timeout: must be more than 0');
 
   const logLevel = (str(a['log-level']) ?? (a.verbose === true ? 'debug' : undefined) ?? str(env.TCONFD_LOG_LEVEL) ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`TCONFD_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -285,6 +288,7 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
   return {
     dir,
     jpaths,
+    renderTimeoutMs,
     once,
     check,
     daemon: a.daemon === true,
