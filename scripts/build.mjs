@@ -67,6 +67,7 @@ writeFileSync(
   `#!/usr/bin/env node
 'use strict';
 // tconfd's entry point.
+globalThis.__tconfdLoaderStart = process.hrtime.bigint(); // the start's phases (src/runtime/startup-times.ts)
 // 1. libuv's thread pool runs the Jsonnet evaluations and file I/O: 2 threads keep two cores busy, and each thread the
 //    pool never starts is a malloc arena that never holds on to memory (the default 4: ~25 MB more resident memory).
 //    Read at the pool's first use, which is still to come here; a value set by the user is kept (and passed on).

@@ -15,6 +15,7 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { Pipeline } from './runtime/pipeline.js';
 import { Lifecycle, StopRequested } from './runtime/lifecycle.js';
+import { StartupTimes } from './runtime/startup-times.js';
 import { Renderer } from './render/index.js';
 import type { VaultWiring } from './runtime/vault.js';
 import { EnvSource, ExeSource, FileSource, resolveExeUser, type SourceRegistry } from './sources/index.js';
@@ -48,6 +49,8 @@ class Exit extends Error {
 }
 
 export async function main(args: readonly string[], io: MainIO): Promise<number> {
+  const times = new StartupTimes();
+  times.mark('load');
   const cli = parseCli(args, io.env, VERSION, (io.stderr as { isTTY?: boolean }).isTTY === true);
   if (cli.kind === 'print') {
     io.stdout.write(cli.text.endsWith('\n') ? cli.text : cli.text + '\n');
@@ -64,7 +67,7 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   lifecycle.attach({ logger, clock });
   warnCredentialArgument(args, settings, logger, io);
   try {
-    return await run(settings, logger, io, clock, lifecycle);
+    return await run(settings, logger, io, clock, lifecycle, times);
   } catch (err) {
     if (err instanceof StopRequested) {
       logger.info({ signal: err.stopSignal }, 'stopped before the first rendering was complete');
@@ -80,7 +83,7 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   }
 }
 
-async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock, lifecycle: Lifecycle): Promise<number> {
+async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock, lifecycle: Lifecycle, times: StartupTimes): Promise<number> {
   let config: LoadedConfig;
   try {
     config = loadConfig({ dir: settings.dir, env: io.env });
@@ -88,6 +91,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     if (err instanceof ConfigError) throw new Exit(2, err.message);
     throw err;
   }
+  times.mark('config');
   logger.debug({ dir: settings.dir, files: config.files, templates: config.templates.length, secrets: config.secrets.size }, 'config loaded');
 
   // Readiness fd: checked before anything is fetched, so that a wrong fd fails fast.
@@ -152,6 +156,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   } catch (err) {
     throw stopOr(err, 1, (err as Error).message);
   }
+  times.mark('secrets');
   let plans;
   try {
     const planning = pipeline.plan(pipeline.templates); // templates evaluate in slices, yielding between files...
@@ -160,6 +165,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   } catch (err) {
     throw stopOr(err, 1, (err as Error).message);
   }
+  times.mark('evaluate');
 
   if (settings.check) {
     // What a rendering would do to each file, and its size: never a digest (a digest of a short secret, a PIN, is
@@ -183,6 +189,8 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   } catch (err) {
     throw stopOr(err, 1, `writing files: ${(err as Error).message}`);
   }
+  times.mark('write');
+  if (logger.isLevelEnabled('debug')) logger.debug({ ms: times.durations() }, 'first rendering: time per phase');
   for (const o of outcomes) {
     logger.info(
       { template: o.template.template, config: o.template.configFile, files: o.files.length, changed: o.changed.length },
