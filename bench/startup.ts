@@ -326,7 +326,7 @@ const nodeIdle: MemoryCase = {
 
 console.log(`2. memory (MB = MiB): settled = median of the second half of the settling time after the first rendering; peak = VmHWM / largest sample`);
 console.log(`  ${'case'.padEnd(44)}${'RSS settled'.padStart(12)}${'peak'.padStart(8)}${'priv.dirty'.padStart(12)}${'peak'.padStart(8)}  first rendering`);
-for (const c of [nodeIdle, ...memoryCases]) {
+for (const c of MEMORY_RUNS > 0 ? [nodeIdle, ...memoryCases] : []) {
   const rs: MemoryRun[] = [];
   for (let i = 0; i < c.runs; i++) rs.push(await memoryOnce(c));
   const m = (f: keyof MemoryRun): string => median(rs.map((r) => r[f])).toFixed(1);
