@@ -47,6 +47,9 @@ const CHUNKS = {
   execa: { source: "export { execa } from 'execa';", eager: true },
   // --log-format pretty (src/log.ts requires it when asked for).
   'pino-pretty': { source: "module.exports = require('pino-pretty');", eager: true },
+  // yargs: --help, --version and the messages about a command line that is not valid (src/cli/parse.ts parses a
+  // valid one with yargs-parser alone). Its default export is the module the main bundle sees.
+  yargs: { source: "export { default } from 'yargs';", eager: true, defaultExport: true },
   // std.parseYaml
   yaml: { source: "export { parseAllDocuments } from 'yaml';", eager: false },
   // std.native('bcrypt'), std.native('htpasswd')
@@ -79,6 +82,10 @@ for (const [name, chunk] of Object.entries(CHUNKS)) {
     ...common,
     stdin: { contents: chunk.source, resolveDir: '.', sourcefile: `chunk-${name}.js`, loader: 'js' },
     outfile: `dist/chunks/${name}.cjs`,
+    define: { 'import.meta.url': '__tconfd_import_meta_url' },
+    banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+    // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
+    alias: { 'string-width': './scripts/shims/string-width.mjs' },
   });
   metafiles.push(metafile);
   // What the chunk exports: the lazy modules below define one getter per export.
@@ -88,6 +95,7 @@ for (const [name, chunk] of Object.entries(CHUNKS)) {
 /** The module the main bundle sees for a chunk's package. */
 function chunkModule(name) {
   const file = JSON.stringify(`./chunks/${name}.cjs`);
+  if (CHUNKS[name].defaultExport) return `module.exports = require(${file}).default;`;
   if (CHUNKS[name].eager) return `module.exports = require(${file});`;
   return [
     'let m;',
@@ -115,8 +123,6 @@ const { metafile } = await build({
   // here (its chunk is read at --log-format pretty only).
   define: { 'import.meta.url': '__tconfd_import_meta_url', __TCONFD_BUNDLE_REQUIRE__: 'require' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
-  // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
-  alias: { 'string-width': './scripts/shims/string-width.mjs' },
 });
 metafiles.push(metafile);
 

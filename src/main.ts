@@ -51,7 +51,7 @@ class Exit extends Error {
 export async function main(args: readonly string[], io: MainIO): Promise<number> {
   const times = new StartupTimes();
   times.mark('load');
-  const cli = parseCli(args, io.env, VERSION, (io.stderr as { isTTY?: boolean }).isTTY === true);
+  const cli = await parseCli(args, io.env, VERSION, (io.stderr as { isTTY?: boolean }).isTTY === true);
   if (cli.kind === 'print') {
     io.stdout.write(cli.text.endsWith('\n') ? cli.text : cli.text + '\n');
     return 0;

@@ -1,8 +1,14 @@
 /**
  * The command line (yargs) and the environment -> Settings. Keeps rconfd's short flags and their meaning
  * (-d -u -l -j -c -T -t -v -r -D) so that rconfd command lines keep working. Pure: no I/O besides reading `env`.
+ *
+ * A valid command line is parsed by yargs' own parser (yargs-parser) with the options yargs would give it; yargs
+ * itself is loaded only for --help, --version and what is not valid (its messages), so that the start does not pay
+ * for building yargs' option table and its checks (~10 ms, more on a busy machine). test/cli/parse-fast.test.ts
+ * checks that both give the same Settings and that the options are the ones yargs passes to its parser.
  */
-import yargs from 'yargs';
+import yargsParser from 'yargs-parser';
+import type { Argv, Options as YargsOption } from 'yargs';
 import { parseDuration, parseWait } from '../duration.js';
 import { parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
@@ -26,65 +32,74 @@ const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2',
 const EPILOG = `Secret paths: vault:ROLE[,GET|POST|PUT|LIST][,key=value]*:PATH, env:str|js:NAME, file:str|js:PATH,
 exe:str|js[,static|dynamic]:/absolute/cmd args. Documentation: README.md.`;
 
-function builder(version: string) {
+const PARSER_CONFIGURATION = { 'populate--': true, 'strip-aliased': true, 'boolean-negation': true } as const;
+
+/** Every option, as given to yargs' .options(). */
+const OPTIONS = {
+  dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
+  jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
+  once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
+  check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
+  'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
+  daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
+  confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
+  'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
+  'exe-user': { type: 'string', requiresArg: true, describe: 'User (name or uid[:gid]) that exe secret commands run as when tconfd runs as root', default: 'nobody', group: 'Templates:' },
+
+  'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
+  'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
+  'vault-namespace': { type: 'string', requiresArg: true, describe: 'Vault Enterprise namespace [env VAULT_NAMESPACE]', group: 'Vault:' },
+  'vault-timeout': { type: 'string', requiresArg: true, describe: 'Timeout of each Vault request', default: '30s', group: 'Vault:' },
+  'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
+  'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
+  'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
+  auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'jwt/kubernetes with -T or -l, else token with VAULT_TOKEN, else kubernetes', group: 'Vault auth:' },
+  'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
+  token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
+  'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
+  'approle-role-id-file': { type: 'string', requiresArg: true, describe: 'AppRole role_id file', group: 'Vault auth:' },
+  'approle-secret-id-file': { type: 'string', requiresArg: true, describe: 'AppRole secret_id file', group: 'Vault auth:' },
+  'vault-token-file': { type: 'string', requiresArg: true, describe: 'Vault token file for --auth token (else VAULT_TOKEN)', group: 'Vault auth:' },
+
+  'static-refresh': { type: 'string', requiresArg: true, describe: 'Read secrets without a lease (KV, transit...) again this often', default: '5m', group: 'Leases:' },
+  'revoke-on-exit': { type: 'boolean', describe: 'Revoke the leases and tokens this process created when it exits (--no-revoke-on-exit keeps them)', default: true, group: 'Leases:' },
+  'revoke-grace': { type: 'string', requiresArg: true, describe: 'How long a replaced lease lives on after the new one was rendered', default: '30s', group: 'Leases:' },
+
+  'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
+  'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
+  'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
+  'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
+  'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
+  wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
+  splay: { type: 'string', requiresArg: true, describe: 'Random extra delay before a reload or restart (fleets)', default: '0s', group: 'Supervisor:' },
+  restart: { type: 'string', requiresArg: true, choices: ['never', 'on-failure', 'always'], describe: 'Restart the command when it exits on its own', default: 'never', group: 'Supervisor:' },
+  'max-restarts': { type: 'number', requiresArg: true, describe: 'Give up after this many restarts within --restart-window', default: 5, group: 'Supervisor:' },
+  'restart-window': { type: 'string', requiresArg: true, describe: 'Window for --max-restarts', default: '5m', group: 'Supervisor:' },
+  'env-keep': { type: 'string', requiresArg: true, array: true, describe: 'Pass this Vault credential variable to the command anyway (repeatable)', group: 'Supervisor:' },
+  'health-listen': { type: 'string', requiresArg: true, describe: 'Serve /healthz, /readyz and /metrics on HOST:PORT', group: 'Supervisor:' },
+
+  verbose: { alias: 'v', type: 'boolean', describe: 'Verbose mode (--log-level debug)', group: 'Logging:' },
+  'log-level': { type: 'string', requiresArg: true, choices: LOG_LEVELS as string[], describe: 'Log level [env TCONFD_LOG_LEVEL]', defaultDescription: 'info', group: 'Logging:' },
+  'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
+} satisfies Record<string, YargsOption>;
+
+type OptionSpec = YargsOption & { alias?: string | string[]; choices?: readonly string[] };
+
+/** The yargs instance: for --help, --version and the messages of what is not valid (loaded then only). */
+export async function yargsFor(version: string): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   return yargs()
     .scriptName('tconfd')
     .usage(
       '$0 [options] [-- command args...]\n\nRender Jsonnet templates with secrets from Vault, env, files and commands; keep them fresh; supervise the command that reads them.',
     )
-    .parserConfiguration({ 'populate--': true, 'strip-aliased': true, 'boolean-negation': true })
+    .parserConfiguration(PARSER_CONFIGURATION)
     .strict()
     .version(version)
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .options({
-      dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
-      jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
-      once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
-      check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
-      'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
-      daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
-      confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
-      'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
-      'exe-user': { type: 'string', requiresArg: true, describe: 'User (name or uid[:gid]) that exe secret commands run as when tconfd runs as root', default: 'nobody', group: 'Templates:' },
-
-      'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
-      'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
-      'vault-namespace': { type: 'string', requiresArg: true, describe: 'Vault Enterprise namespace [env VAULT_NAMESPACE]', group: 'Vault:' },
-      'vault-timeout': { type: 'string', requiresArg: true, describe: 'Timeout of each Vault request', default: '30s', group: 'Vault:' },
-      'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
-      'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
-      'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
-      auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'jwt/kubernetes with -T or -l, else token with VAULT_TOKEN, else kubernetes', group: 'Vault auth:' },
-      'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
-      token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
-      'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
-      'approle-role-id-file': { type: 'string', requiresArg: true, describe: 'AppRole role_id file', group: 'Vault auth:' },
-      'approle-secret-id-file': { type: 'string', requiresArg: true, describe: 'AppRole secret_id file', group: 'Vault auth:' },
-      'vault-token-file': { type: 'string', requiresArg: true, describe: 'Vault token file for --auth token (else VAULT_TOKEN)', group: 'Vault auth:' },
-
-      'static-refresh': { type: 'string', requiresArg: true, describe: 'Read secrets without a lease (KV, transit...) again this often', default: '5m', group: 'Leases:' },
-      'revoke-on-exit': { type: 'boolean', describe: 'Revoke the leases and tokens this process created when it exits (--no-revoke-on-exit keeps them)', default: true, group: 'Leases:' },
-      'revoke-grace': { type: 'string', requiresArg: true, describe: 'How long a replaced lease lives on after the new one was rendered', default: '30s', group: 'Leases:' },
-
-      'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
-      'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
-      'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
-      'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
-      'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
-      wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
-      splay: { type: 'string', requiresArg: true, describe: 'Random extra delay before a reload or restart (fleets)', default: '0s', group: 'Supervisor:' },
-      restart: { type: 'string', requiresArg: true, choices: ['never', 'on-failure', 'always'], describe: 'Restart the command when it exits on its own', default: 'never', group: 'Supervisor:' },
-      'max-restarts': { type: 'number', requiresArg: true, describe: 'Give up after this many restarts within --restart-window', default: 5, group: 'Supervisor:' },
-      'restart-window': { type: 'string', requiresArg: true, describe: 'Window for --max-restarts', default: '5m', group: 'Supervisor:' },
-      'env-keep': { type: 'string', requiresArg: true, array: true, describe: 'Pass this Vault credential variable to the command anyway (repeatable)', group: 'Supervisor:' },
-      'health-listen': { type: 'string', requiresArg: true, describe: 'Serve /healthz, /readyz and /metrics on HOST:PORT', group: 'Supervisor:' },
-
-      verbose: { alias: 'v', type: 'boolean', describe: 'Verbose mode (--log-level debug)', group: 'Logging:' },
-      'log-level': { type: 'string', requiresArg: true, choices: LOG_LEVELS as string[], describe: 'Log level [env TCONFD_LOG_LEVEL]', defaultDescription: 'info', group: 'Logging:' },
-      'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
-    })
+    .options(OPTIONS)
     .example('$0 -d examples/quickstart/tconfd.d --once', 'render every template once and exit')
     .example('$0 -d /etc/tconfd --check', 'show what would be written: new, changed or unchanged, and sizes (never content)')
     .example('$0 -d /etc/tconfd -u https://vault:8200 -- myapp --flag', 'render, start myapp, keep secrets fresh, reload myapp on change')
@@ -93,27 +108,87 @@ function builder(version: string) {
     .epilog(EPILOG);
 }
 
+/** What yargs gives yargs-parser for OPTIONS (plus its own --help, -h and --version). */
+export function parserOptions(): yargsParser.Options & { key: Record<string, boolean> } {
+  const o = {
+    alias: { help: ['h'] } as Record<string, string[]>,
+    array: [] as string[],
+    boolean: ['help', 'version'],
+    string: [] as string[],
+    number: [] as string[],
+    narg: {} as Record<string, number>,
+    default: {} as Record<string, unknown>,
+    key: { help: true, version: true } as Record<string, boolean>,
+  };
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    // yargs lists an option's aliases with it (types, key)
+    const names = [key];
+    if (spec.alias !== undefined) names.push(...(o.alias[key] = ([] as string[]).concat(spec.alias)));
+    for (const n of names) o.key[n] = true;
+    if (spec.array === true) o.array.push(...names);
+    if (spec.type === 'boolean') o.boolean.push(...names);
+    else if (spec.type === 'string') o.string.push(...names);
+    else if (spec.type === 'number') o.number.push(...names);
+    if (spec.requiresArg === true) o.narg[key] = NaN; // yargs' requiresArg: one value after the option, as with nargs 1
+    if (spec.default !== undefined) o.default[key] = spec.default;
+  }
+  return o;
+}
+
+let fastOptions: ReturnType<typeof parserOptions> | undefined;
+
+/**
+ * The arguments as yargs would give them after its checks, or undefined when yargs has something to say: --help,
+ * --version, an error of the parser (an option without its value), an option yargs does not know (strict), an
+ * argument outside an option, a value not among an option's choices.
+ */
+export function validArgv(args: readonly string[]): Record<string, unknown> | undefined {
+  fastOptions ??= parserOptions();
+  const parsed = yargsParser.detailed([...args], {
+    ...fastOptions,
+    configuration: { 'parse-positional-numbers': false, ...PARSER_CONFIGURATION },
+  });
+  if (parsed.error) return undefined;
+  const argv = parsed.argv as Record<string, unknown> & { _: unknown[] };
+  if (argv.help === true || argv.version === true || argv._.length > 0) return undefined;
+  // yargs' strict check (validation.js unknownArguments): every key is an option or an alias that the parser did not
+  // make up from an unknown option (its camelCase spelling)
+  const { aliases, newAliases } = parsed as typeof parsed & { newAliases: Record<string, boolean> };
+  for (const key of Object.keys(argv)) {
+    if (key === '_' || key === '--' || key === '$0') continue;
+    if (!Object.hasOwn(aliases, key)) return undefined;
+    if (![key, ...aliases[key]!].some((a) => !Object.hasOwn(newAliases, a) || !newAliases[key])) return undefined;
+  }
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    if (spec.choices === undefined || argv[key] === undefined) continue;
+    if (([] as unknown[]).concat(argv[key]).some((v) => v !== undefined && !spec.choices!.includes(v as string))) return undefined;
+  }
+  return argv;
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function parseCli(args: readonly string[], env: Env, version: string, isTTY = false): CliResult {
-  let failure: string | undefined;
-  let output = '';
-  let argv: Record<string, unknown> | undefined;
-  const y = builder(version)
-    .exitProcess(false)
-    .fail((msg, err) => {
+export async function parseCli(args: readonly string[], env: Env, version: string, isTTY = false): Promise<CliResult> {
+  let argv: Record<string, unknown> | undefined = validArgv(args);
+  let y: Argv | undefined;
+  if (argv === undefined) {
+    // yargs' turn: --help, --version, or what it has to say about the command line
+    let failure: string | undefined;
+    let output = '';
+    y = (await yargsFor(version)).exitProcess(false).fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     });
-  try {
-    argv = y.parseSync([...args], {}, (_err: unknown, _argv: unknown, out: string) => {
-      output = out;
-    }) as Record<string, unknown>;
-  } catch (err) {
-    failure ??= (err as Error).message;
+    try {
+      argv = y.parseSync([...args], {}, (_err: unknown, _argv: unknown, out: string) => {
+        output = out;
+      }) as Record<string, unknown>;
+    } catch (err) {
+      failure ??= (err as Error).message;
+    }
+    if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
+    if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
+    if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   }
-  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
-  if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
-  if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   try {
     return { kind: 'run', settings: toSettings(argv, env, isTTY) };
   } catch (err) {
@@ -226,7 +301,8 @@ export function normaliseVaultAddr(addr: string): string {
 
 const ARRAY_OPTIONS = new Set(['jpath', 'env-keep', '_', '--']);
 
-function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Settings {
+/** Parsed arguments (yargs' argv) and the environment -> Settings; throws UsageError. */
+export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Settings {
   // An option given twice: the last one wins, as with most command-line tools.
   const a: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) a[k] = Array.isArray(v) && !ARRAY_OPTIONS.has(k) ? v[v.length - 1] : v;

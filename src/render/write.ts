@@ -13,10 +13,10 @@
  * - Errors are WriteFailure: the errno code, the step and the path at fault (an output or a directory, never the
  *   temporary file), so that callers can name the template and output path.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
+import { nodeCrypto } from '../builtins.js';
 import type { Owner } from './owner.js';
 
 export interface FileToWrite {
@@ -60,7 +60,7 @@ export class EscapeError extends Error {
 const TEMP_SUFFIX = /^\.(.+)\.(\d+)\.([0-9a-f]{8})\.tmp$/;
 
 function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`);
 }
 
 export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {

@@ -2,6 +2,7 @@ import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
 import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';
+import { runCommand } from './run-command.js';
 import { decodeBytes, tooLarge } from './text.js';
 import { SecretFetchError, type Fetched, type SecretSource } from './types.js';
 
@@ -36,33 +37,28 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
     const timeout = this.opts.timeoutMs ?? 30_000;
     const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_SECRET_BYTES;
     const user = this.opts.user;
-    const { execa } = await import('execa'); // loaded on first use: most configs have no exe secret
-    const result = await execa(spec.command, spec.args, {
-      reject: false,
-      timeout,
-      cancelSignal: signal,
-      env: this.opts.env as Record<string, string>,
-      extendEnv: false,
-      stdin: 'ignore',
-      encoding: 'buffer',
-      stripFinalNewline: false,
-      maxBuffer: { stdout: maxBytes, stderr: MAX_STDERR_BYTES },
-      ...(user !== undefined ? { uid: user.owner.uid, gid: user.owner.gid } : {}),
+    const result = await runCommand(spec.command, spec.args, {
+      env: this.opts.env,
+      timeoutMs: timeout,
+      signal,
+      maxStdout: maxBytes,
+      maxStderr: MAX_STDERR_BYTES,
+      uid: user?.owner.uid,
+      gid: user?.owner.gid,
     });
     const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
+    if (result.errorCode === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+    if (result.errorCode !== undefined) throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as, result.errorCode === 'EACCES' ? undefined : result.errorCode])}`);
     if (result.timedOut) {
       throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s`);
     }
-    if (result.isMaxBuffer) {
-      if (result.stdout.length >= maxBytes) throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
+    if (result.overflow === 'stdout') throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
+    if (result.overflow === 'stderr') {
       throw new SecretFetchError(spec.raw, `command wrote more than ${MAX_STDERR_BYTES / 1024} KiB on stderr and was stopped (not shown)`);
     }
-    if (result.failed) {
-      const err = result as unknown as { code?: string; exitCode?: number; signal?: string; stderr?: Uint8Array };
-      if (err.code === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
-      if (err.code === 'EACCES') throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as])}`);
-      const how = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode ?? '?'}`;
-      throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(err.stderr)])}`);
+    if (result.exitCode !== 0) {
+      const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with status ${result.exitCode ?? '?'}`;
+      throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(result.stderr)])}`);
     }
     return {
       value: decodeBytes(spec.raw, result.stdout, spec.format, { trim: true }),
