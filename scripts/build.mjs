@@ -50,6 +50,8 @@ const CHUNKS = {
   // yargs: --help, --version and the messages about a command line that is not valid (src/cli/parse.ts parses a
   // valid one with yargs-parser alone). Its default export is the module the main bundle sees.
   yargs: { source: "export { default } from 'yargs';", eager: true, defaultExport: true },
+  // zod: what is wrong with a config file that is not valid (src/config/valid.ts passes a valid one).
+  zod: { source: "export { boolean, enum, record, strictObject, string, toJSONSchema } from 'zod';", eager: false },
   // std.parseYaml
   yaml: { source: "export { parseAllDocuments } from 'yaml';", eager: false },
   // std.native('bcrypt'), std.native('htpasswd')
@@ -123,6 +125,8 @@ const { metafile } = await build({
   // here (its chunk is read at --log-format pretty only).
   define: { 'import.meta.url': '__tconfd_import_meta_url', __TCONFD_BUNDLE_REQUIRE__: 'require' },
   banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  // pino's worker-thread transports, which tconfd does not use (see the shim).
+  alias: { 'thread-stream': './scripts/shims/thread-stream.cjs' },
 });
 metafiles.push(metafile);
 

@@ -21,7 +21,21 @@ const setCommandLine = (args: readonly string[]): void => {
 const EXIT_GRACE_MS = 3_000;
 
 import('./main.js')
-  .then(({ main }) => main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, lifecycle, setCommandLine }))
+  .then(({ main }) =>
+    main(process.argv.slice(2), {
+      // made when first used: most runs write nothing on stdout, and log to fd 2 directly
+      get stdout() {
+        return process.stdout;
+      },
+      get stderr() {
+        return process.stderr;
+      },
+      stderrIsFd2: true,
+      env,
+      lifecycle,
+      setCommandLine,
+    }),
+  )
   .then(
     (code) => {
       process.exitCode = code;

@@ -8,9 +8,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { splitArgv } from './argv.js';
 import { JsonTextError, parseJsonConfig } from './json.js';
-import { ConfigFileSchema, type TemplateEntry } from './schema.js';
+import { configFileSchema, type ConfigFile, type TemplateEntry } from './schema.js';
 import { parseSecretPath, SecretPathError, type SecretSpec } from './secret-path.js';
 import { substitute, SubstitutionError } from './subst.js';
+import { isValidConfig } from './valid.js';
 
 export type OnChange = 'signal' | 'restart' | 'none';
 
@@ -119,7 +120,9 @@ function parseFile(path: string, shown: string): Record<string, TemplateEntry> {
     if (err instanceof JsonTextError) throw new ConfigError(`${shown}: not valid JSON: ${err.message}`);
     throw err;
   }
-  const result = ConfigFileSchema.safeParse(json);
+  // The JSON Schema check passes a valid file at once; zod (built now) says what is wrong with any other, and decides.
+  if (isValidConfig(json)) return json as ConfigFile;
+  const result = configFileSchema().safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`${shown}: ${formatIssue(issue)}`);

@@ -11,7 +11,8 @@
  *   read for 1 s more at most.
  * - A command still running when tconfd exits is sent SIGTERM (as execa's `cleanup` does).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { nodeChildProcess } from '../builtins.js';
 
 export interface RunCommandOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -50,7 +51,7 @@ const DRAIN_MS = 1_000;
 export function runCommand(file: string, args: readonly string[], opts: RunCommandOptions): Promise<CommandResult> {
   if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
   return new Promise<CommandResult>((resolve, reject) => {
-    const child = spawn(file, args, {
+    const child = nodeChildProcess().spawn(file, args, {
       env: opts.env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
