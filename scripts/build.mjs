@@ -116,11 +116,26 @@ const chunksPlugin = {
   },
 };
 
+// pino's and sonic-boom's requires of worker_threads and assert (see the shim): theirs only.
+const pinoNodePlugin = {
+  name: 'tconfd-pino-node',
+  setup(b) {
+    b.onResolve({ filter: /^(worker_threads|assert)$/ }, (a) =>
+      /node_modules\/(pino|sonic-boom)\//.test(a.importer) ? { path: a.path, namespace: 'tconfd-pino-node' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'tconfd-pino-node' }, (a) => ({
+      contents: `module.exports = require(${JSON.stringify(join(process.cwd(), 'scripts/shims/pino-node.cjs'))})[${JSON.stringify(a.path)}];`,
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
 const { metafile } = await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/tconfd.cjs',
-  plugins: [chunksPlugin],
+  plugins: [chunksPlugin, pinoNodePlugin],
   // pino-pretty: src/log.ts requires it through __TCONFD_BUNDLE_REQUIRE__, which becomes the bundle's own require
   // here (its chunk is read at --log-format pretty only).
   define: { 'import.meta.url': '__tconfd_import_meta_url', __TCONFD_BUNDLE_REQUIRE__: 'require' },

@@ -4,7 +4,8 @@
  * (write.ts: no symbolic link followed). It knows nothing about where secrets come from.
  */
 import { dirname } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { stat } from '../fsp.js';
+import { monotonicMs } from '../clock.js';
 import type { TemplateConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { JsonnetEvaluator, TemplateError, type EvaluationInput } from './jsonnet.js';
@@ -88,13 +89,13 @@ export class Renderer {
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
   async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
-    const started = performance.now();
+    const started = monotonicMs();
     const cpu = process.cpuUsage();
     const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
     const used = process.cpuUsage(cpu);
     const round = (ms: number): number => Math.round(ms * 100) / 100;
     this.opts.logger.debug(
-      { template: tmpl.template, files: outputs.size, ms: round(performance.now() - started), cpuMs: round((used.user + used.system) / 1000) },
+      { template: tmpl.template, files: outputs.size, ms: round(monotonicMs() - started), cpuMs: round((used.user + used.system) / 1000) },
       'template evaluated',
     );
     const owner = this.ownerFor(tmpl);

@@ -9,7 +9,6 @@
  * checked inside the evaluator, and by a depth limit.
  */
 import { dirname } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { LeaseFacts } from '../sources/types.js';
 import { Evaluation, JObject, RuntimeError, StaticError, formatStack, type Value } from './jsonnet/index.js';
 import { nativeFunctions } from './native.js';
@@ -74,7 +73,7 @@ export class JsonnetEvaluator {
     }
     const files = new Map<string, Buffer>();
     for (const key of keys) {
-      await yieldToEventLoop();
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const shownKey = (top as JObject).isTaintedKey(key) ? undefined : key;
       try {
         files.set(key, ev.run(() => ev.fileContent(ev.field(top as JObject, key))));

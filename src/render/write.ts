@@ -14,7 +14,7 @@
  *   temporary file), so that callers can name the template and output path.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from '../fsp.js';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { nodeCrypto } from '../builtins.js';
 import type { Owner } from './owner.js';

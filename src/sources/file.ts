@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from '../fsp.js';
 import type { FileSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { monotonicMs } from '../../clock.js';
 import type { Node } from './ast.js';
 import { compileFile, call, type CompiledFile } from './compile.js';
 import { RuntimeError, Source, type Loc } from './errors.js';
@@ -125,7 +126,7 @@ export class Evaluation implements Importer {
   /** Runs one slice of the evaluation: sets the time limit, turns JS stack and size faults into RuntimeErrors. */
   run<T>(fn: () => T): T {
     const prev = setState(this.st);
-    const started = performance.now();
+    const started = monotonicMs();
     this.st.deadline = started + this.remainingMs;
     this.st.depth = 0;
     try {
@@ -137,7 +138,7 @@ export class Evaluation implements Importer {
       }
       throw e;
     } finally {
-      this.remainingMs -= performance.now() - started;
+      this.remainingMs -= monotonicMs() - started;
       setState(prev);
     }
   }
