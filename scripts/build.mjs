@@ -76,6 +76,28 @@ const common = {
   logLevel: 'warning',
 };
 
+// undici requires node:http2 (which brings tls and crypto: ~20 ms) and node:zlib when it loads, for HTTP/2 and
+// fetch's decompression, neither of which tconfd uses: in the undici chunk, both are modules that load the real one at
+// the first use of anything but its constants (copied here: client-h2.js destructures them when it loads).
+const lazyBuiltinsPlugin = {
+  name: 'tconfd-lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:(http2|zlib)$/ }, (a) =>
+      /node_modules\/undici\//.test(a.importer) ? { path: a.path, namespace: 'tconfd-lazy-builtin' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'tconfd-lazy-builtin' }, (a) => {
+      const real = createRequire(import.meta.url)(a.path);
+      const id = JSON.stringify(a.path);
+      const lines = [`module.exports = { constants: Object.freeze(${JSON.stringify(real.constants)}) };`];
+      for (const k of Object.keys(real)) {
+        if (k === 'constants') continue;
+        lines.push(`Object.defineProperty(module.exports, ${JSON.stringify(k)}, { enumerable: true, get: () => require(${id})[${JSON.stringify(k)}] });`);
+      }
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
+
 const metafiles = [];
 mkdirSync('dist/chunks', { recursive: true });
 const exportsOf = {};
@@ -88,6 +110,7 @@ for (const [name, chunk] of Object.entries(CHUNKS)) {
     banner: { js: "const __tconfd_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
     // yargs/cliui's string-width, replaced by a small one (see scripts/shims/string-width.mjs).
     alias: { 'string-width': './scripts/shims/string-width.mjs' },
+    plugins: [lazyBuiltinsPlugin],
   });
   metafiles.push(metafile);
   // What the chunk exports: the lazy modules below define one getter per export.
