@@ -145,8 +145,11 @@ interface Case {
 }
 interface Run {
   exit: number;
+  /** CPU ms of the whole process (node -e) or to the files written (tconfd). */
+  cpu: number;
   written?: number;
   phases?: Record<string, number>;
+  cpuPhases?: Record<string, number>;
 }
 
 function runOnce(c: Case): Promise<Run> {
@@ -158,20 +161,22 @@ function runOnce(c: Case): Promise<Run> {
     p.once('exit', (code) => {
       const exit = wallMs() - t0;
       if (code !== 0) return fail(new Error(`${c.name}: exited ${code}: ${err.slice(-1500)}`));
-      if (!c.tconfd) return ok({ exit });
+      if (!c.tconfd) return ok({ exit, cpu: Number(/^cpu (\S+)$/m.exec(err)?.[1] ?? NaN) });
       const line = err.split('\n').find((l) => l.includes('"first rendering: time per phase"'));
       if (line === undefined) return fail(new Error(`${c.name}: no phase line in the log: ${err.slice(-1500)}`));
-      const l = JSON.parse(line) as { time: number; ms: Record<string, number> };
+      const l = JSON.parse(line) as { time: number; ms: Record<string, number>; cpuMs: Record<string, number> };
       // exec: spawn -> the process's time origin (the phase line's wall-clock time minus its own total)
       const written = l.time - t0;
-      ok({ exit, written, phases: { exec: written - l.ms.total!, ...l.ms } });
+      ok({ exit, cpu: l.cpuMs.total!, written, phases: { exec: written - l.ms.total!, ...l.ms }, cpuPhases: l.cpuMs });
     });
   });
 }
 
 const qsOut = join(root, 'out-quickstart');
+// `node -e 0`, saying its CPU time at exit
+const NODE_E = "process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write('cpu ' + (u.user + u.system) / 1000 + '\\n'); })";
 const timed: Case[] = [
-  { name: 'node -e 0', argv: [process.execPath, '-e', '0'], env: baseEnv, tconfd: false },
+  { name: 'node -e 0', argv: [process.execPath, '-e', NODE_E], env: baseEnv, tconfd: false },
   {
     name: 'quickstart --once',
     argv: tconfd('--dir', 'examples/quickstart/tconfd.d', '--once', '--log-level', 'debug'),
@@ -200,6 +205,7 @@ for (let r = 0; r <= ROUNDS; r++) {
 }
 const PHASES = ['exec', 'node', 'load', 'config', 'secrets', 'evaluate', 'write'];
 const base = median(results.get('node -e 0')!.map((r) => r.exit));
+console.log(`  wall clock, ms: spawn -> the process (exec), its phases, spawn -> files written, spawn -> exit`);
 console.log(`  ${'case'.padEnd(44)}${PHASES.map((p) => p.padStart(9)).join('')}  ${'written'.padStart(8)} ${'exit'.padStart(7)}  x node`);
 for (const c of timed) {
   const rs = results.get(c.name)!;
@@ -207,6 +213,16 @@ for (const c of timed) {
   const cols = PHASES.map((p) => (c.tconfd ? median(rs.map((r) => r.phases![p] ?? NaN)).toFixed(1) : '').padStart(9)).join('');
   const written = c.tconfd ? median(rs.map((r) => r.written!)).toFixed(1) : '';
   console.log(`  ${c.name.padEnd(44)}${cols}  ${written.padStart(8)} ${exit.toFixed(1).padStart(7)}  ${(exit / base).toFixed(2)}`);
+}
+const CPU_PHASES = ['node+load', 'config', 'secrets', 'evaluate', 'write'];
+const baseCpu = median(results.get('node -e 0')!.map((r) => r.cpu));
+console.log(`  CPU, ms (user + system): node -e 0 to its exit; tconfd from its start to the files written, by phase`);
+console.log(`  ${'case'.padEnd(44)}${CPU_PHASES.map((p) => p.padStart(10)).join('')}  ${'total'.padStart(8)}  x node`);
+for (const c of timed) {
+  const rs = results.get(c.name)!;
+  const cpu = median(rs.map((r) => r.cpu));
+  const cols = CPU_PHASES.map((p) => (c.tconfd ? median(rs.map((r) => r.cpuPhases![p] ?? NaN)).toFixed(1) : '').padStart(10)).join('');
+  console.log(`  ${c.name.padEnd(44)}${cols}  ${cpu.toFixed(1).padStart(8)}  ${(cpu / baseCpu).toFixed(2)}`);
 }
 console.log(`  (load average now ${load()})`);
 

@@ -200,7 +200,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     throw stopOr(err, 1, `writing files: ${(err as Error).message}`);
   }
   times.mark('write');
-  if (logger.isLevelEnabled('debug')) logger.debug({ ms: times.durations() }, 'first rendering: time per phase');
+  if (logger.isLevelEnabled('debug')) logger.debug({ ms: times.durations(), cpuMs: times.cpu() }, 'first rendering: time per phase');
   for (const o of outcomes) {
     logger.info(
       { template: o.template.template, config: o.template.configFile, files: o.files.length, changed: o.changed.length },

@@ -13,7 +13,7 @@
  * - Errors are WriteFailure: the errno code, the step and the path at fault (an output or a directory, never the
  *   temporary file), so that callers can name the template and output path.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from '../fsp.js';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { nodeCrypto } from '../builtins.js';
@@ -60,7 +60,32 @@ export class EscapeError extends Error {
 const TEMP_SUFFIX = /^\.(.+)\.(\d+)\.([0-9a-f]{8})\.tmp$/;
 
 function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${random4().toString('hex')}.tmp`);
+}
+
+/**
+ * 4 random bytes for a temporary file's name (which nobody can then guess and plant first), from a pool refilled from
+ * /dev/urandom: node:crypto costs ~3 ms to load at the first write of a start that otherwise does not need it.
+ */
+let pool: Buffer | undefined;
+let used = 0;
+function random4(): Buffer {
+  if (pool === undefined || used + 4 > pool.length) {
+    pool = Buffer.alloc(256);
+    used = 0;
+    try {
+      const fd = openSync('/dev/urandom', 'r');
+      try {
+        if (readSync(fd, pool, 0, pool.length, null) !== pool.length) throw new Error('short read');
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      nodeCrypto().randomFillSync(pool);
+    }
+  }
+  used += 4;
+  return pool.subarray(used - 4, used);
 }
 
 export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {

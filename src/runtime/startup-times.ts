@@ -1,6 +1,7 @@
 /**
- * Where the start's time goes: the moments of the first rendering (process.hrtime, cheap enough to take always),
- * logged once at debug level after the files are written, as the duration of each phase in milliseconds:
+ * Where the start's time goes: the moments of the first rendering (process.hrtime and process.cpuUsage, cheap enough
+ * to take always), logged once at debug level after the files are written, as the duration of each phase in
+ * milliseconds, wall clock (`ms`) and CPU (`cpuMs`, from the process's start: Node's own start and the load together):
  *   node     process start -> dist/cli.js's first instruction (Node's own start-up)
  *   load     -> main() runs (the bundle read, compiled from V8's code cache, its start-up modules evaluated)
  *   config   -> command line parsed, logger made, config files loaded
@@ -20,6 +21,8 @@ export type StartupPhase = (typeof PHASES)[number];
 
 export class StartupTimes {
   readonly #at = new Map<StartupPhase | 'start', bigint>();
+  /** CPU time (user + system, µs) of the process when each phase ended. */
+  readonly #cpu = new Map<StartupPhase, number>();
 
   constructor(start: bigint | undefined = globalThis.__tconfdLoaderStart) {
     if (start !== undefined) this.#at.set('start', start);
@@ -28,6 +31,22 @@ export class StartupTimes {
   /** The phase `phase` ends now. */
   mark(phase: StartupPhase): void {
     this.#at.set(phase, process.hrtime.bigint());
+    const cpu = process.cpuUsage();
+    this.#cpu.set(phase, cpu.user + cpu.system);
+  }
+
+  /** CPU milliseconds per phase (on a busy machine they say more than the wall clock), from the process's start. */
+  cpu(): Record<string, number> {
+    const out: Record<string, number> = {};
+    let prev = 0;
+    for (const p of PHASES) {
+      const c = this.#cpu.get(p);
+      if (c === undefined) continue;
+      out[p === 'load' ? 'node+load' : p] = Math.round((c - prev) / 100) / 10;
+      prev = c;
+    }
+    out.total = Math.round(prev / 100) / 10;
+    return out;
   }
 
   /**
