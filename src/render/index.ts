@@ -14,6 +14,7 @@ import { resolveOwner, OwnerError, type Owner } from './owner.js';
 import {
   assertWithin,
   compareFile,
+  WritePass,
   EscapeError,
   removeStaleTemps,
   WriteFailure,
@@ -60,6 +61,9 @@ export interface RendererOptions {
 export interface TemplateEvaluator {
   evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<ReadonlyMap<string, string | Uint8Array>>;
 }
+
+/** Templates written at a time (writeMany). */
+const WRITE_CONCURRENCY = 8;
 
 export class Renderer {
   private readonly evaluator: TemplateEvaluator;
@@ -150,22 +154,64 @@ export class Renderer {
    * file, the template and the output path.
    */
   async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
+    const written = await this.writeMany(new Map([[tmpl, files]]));
+    return written.get(tmpl)!;
+  }
+
+  /**
+   * Write the planned files of several templates, WRITE_CONCURRENCY templates at a time (the thread pool overlaps one
+   * file's fsync with another's writing), the files of one template in order. Each directory is fsync'd once, after
+   * all its files are renamed, and only then is any file reported written (logged, returned): what is reported
+   * written survives a crash. After a template fails no other one is started; the first failure is thrown once those
+   * under way have ended (their files are written as usual).
+   */
+  async writeMany<T extends TemplateConfig>(plans: ReadonlyMap<T, readonly PlannedFile[]>): Promise<Map<T, FileResult[]>> {
+    const pass = new WritePass();
+    const results = new Map<T, FileResult[]>();
+    const queue = [...plans];
+    let failure: { error: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined && failure === undefined; next = queue.shift()) {
+        const [tmpl, files] = next;
+        try {
+          results.set(tmpl, await this.writeTemplate(tmpl, files, pass));
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, worker));
+    await pass.flush();
+    if (failure !== undefined) throw failure.error;
+    const ordered = new Map<T, FileResult[]>();
+    for (const [tmpl] of plans) {
+      const r = results.get(tmpl)!;
+      ordered.set(tmpl, r);
+      for (const f of r) {
+        this.opts.logger.debug(
+          { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome: f.outcome, bytes: f.bytes },
+          f.outcome === 'unchanged' ? 'file unchanged' : 'file written',
+        );
+      }
+    }
+    return ordered;
+  }
+
+  /** One template's files, in order; their directories' fsync is left to `pass`. */
+  private async writeTemplate(tmpl: TemplateConfig, files: readonly PlannedFile[], pass: WritePass): Promise<FileResult[]> {
     await this.checkConfinement(tmpl, files);
     const results: FileResult[] = [];
     for (const f of files) {
-      await this.sweep(tmpl, f.path);
+      // a directory this pass created holds no temporary file of an earlier tconfd
+      if (pass.created.has(dirname(f.path))) this.swept.add(f.path);
+      else await this.sweep(tmpl, f.path);
       let outcome: WriteOutcome;
       try {
-        outcome = await writeFileAtomic(f);
+        outcome = await writeFileAtomic(f, pass);
       } catch (err) {
         throw this.outputError(tmpl, f, err);
       }
-      const result = { path: f.path, outcome, bytes: f.content.length };
-      results.push(result);
-      this.opts.logger.debug(
-        { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome, bytes: result.bytes },
-        outcome === 'unchanged' ? 'file unchanged' : 'file written',
-      );
+      results.push({ path: f.path, outcome, bytes: f.content.length });
       await this.checkDir(tmpl, dirname(f.path));
     }
     return results;

@@ -3,7 +3,9 @@
  *
  * - A file is written as a temporary file in the same directory (created with O_EXCL and O_NOFOLLOW, with the final
  *   mode and owner), fsync'd, renamed over the target, and the directory fsync'd: a reader sees the old bytes or the
- *   new bytes, never a partial file.
+ *   new bytes, never a partial file, and once the directory is fsync'd the new file survives a crash. A caller writing
+ *   several files passes a DirSync: each directory (and the parent of each directory created on the way) is then
+ *   fsync'd once, after all its files are renamed; a file is only reported written after that.
  * - A symbolic link is never followed: the existing file is opened with O_NOFOLLOW, its mode and owner are fixed
  *   through that file descriptor, and a link (or a FIFO, a device, a file with other hard links) at the output path is
  *   replaced by a regular file through the rename, which replaces the link itself.
@@ -88,15 +90,53 @@ function random4(): Buffer {
   return pool.subarray(used - 4, used);
 }
 
-export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {
+/**
+ * One pass of writes (one rendering of one or several templates): the directories whose new entries must reach the
+ * disk, each fsync'd once by flush() (a rename is durable once its directory is; filesystems that refuse fsync on a
+ * directory are skipped, the rename is still atomic), and the directories found or created during the pass, not
+ * looked for again.
+ */
+export class WritePass {
+  readonly #dirs = new Set<string>();
+  /** Directories that exist (checked or created during this pass). */
+  readonly known = new Set<string>();
+  /** Directories this pass created (no temporary file can be left in them). */
+  readonly created = new Set<string>();
+
+  constructor(private readonly fsyncDir: (dir: string) => Promise<void> = syncDir) {}
+
+  /** `dir` is fsync'd by the next flush(). */
+  syncLater(dir: string): void {
+    this.#dirs.add(dir);
+  }
+
+  async flush(): Promise<void> {
+    const dirs = [...this.#dirs];
+    this.#dirs.clear();
+    await Promise.all(dirs.map((d) => this.fsyncDir(d)));
+  }
+}
+
+/**
+ * Write a file atomically. With `pass`, the directory's fsync (and that of the parents of directories created for it)
+ * is left to pass.flush(), which the caller awaits before it reports the file written; without, it is done here.
+ */
+export async function writeFileAtomic(file: FileToWrite, pass?: WritePass): Promise<WriteOutcome> {
   const dir = dirname(file.path);
-  await ensureDir(dir);
+  const own = pass === undefined ? new WritePass() : undefined;
+  const sync = pass ?? own!;
+  const created = await ensureDir(dir, sync.known);
+  for (const c of created) {
+    sync.created.add(c);
+    sync.syncLater(dirname(c)); // a directory created here is durable once its parent is fsync'd
+  }
   if (file.within !== undefined) await assertWithin(file.within, file.path);
   const existing = await openExisting(file.path);
   try {
     if (existing !== undefined && existing.kind === 'file' && (await sameContent(existing.fh, existing.size, file.content))) {
       if (existing.links === 1) {
         await fixMeta(existing.fh, file);
+        await own?.flush();
         return 'unchanged';
       }
       // Other hard links share this inode: changing its mode or owner would change theirs. Replaced below.
@@ -131,9 +171,10 @@ export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> 
       throw failure(err, file.path, 'replacing');
     }
     renamed = true;
-    await syncDir(dir);
+    sync.syncLater(dir);
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined);
+    await own?.flush();
   }
   return existing === undefined ? 'created' : 'updated';
 }
@@ -251,35 +292,48 @@ async function fixMeta(fh: FileHandle, file: FileToWrite): Promise<void> {
 }
 
 /**
- * Create a directory and its missing parents, one mkdir per component from the root down: bounded by the number of
- * components, and each failure is the kernel's own answer (EROFS, EACCES, ENOENT...) for the component at fault.
+ * Create a directory and its missing parents: the missing components are found from `dir` upwards, then made one
+ * mkdir each from the top down; bounded by the number of components, and each failure is the kernel's own answer
+ * (EROFS, EACCES, ENOENT...) for the component at fault (Node's recursive mkdir spins forever where mkdir answers
+ * ENOENT for an existing parent, as under /proc). Returns the directories it created; `known` (directories that
+ * exist) is consulted and completed.
  */
-export async function ensureDir(dir: string): Promise<void> {
-  try {
-    if ((await stat(dir)).isDirectory()) return;
-    throw new WriteFailure('ENOTDIR', dir, 'creating directory', 'exists and is not a directory');
-  } catch (err) {
-    if (err instanceof WriteFailure) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw failure(err, dir, 'creating directory');
-  }
-  let cur = '';
-  for (const part of dir.split(sep).filter((p) => p !== '')) {
-    cur += sep + part;
+export async function ensureDir(dir: string, known?: Set<string>): Promise<string[]> {
+  if (known?.has(dir)) return [];
+  // the missing components, from `dir` up to the first that exists (one stat each)
+  const missing: string[] = [];
+  for (let cur = dir; ; ) {
+    let isDir: boolean;
     try {
-      await mkdir(cur, 0o755);
+      isDir = (await stat(cur)).isDirectory();
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw failure(err, cur, 'creating directory');
+      const parent = dirname(cur);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === cur) throw failure(err, cur, 'creating directory');
+      missing.push(cur);
+      cur = parent;
+      continue;
+    }
+    if (!isDir) throw new WriteFailure('ENOTDIR', cur, 'creating directory', 'exists and is not a directory');
+    break;
+  }
+  const created: string[] = [];
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d, 0o755);
+      created.push(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw failure(err, d, 'creating directory');
       let isDir: boolean;
       try {
-        isDir = (await stat(cur)).isDirectory();
+        isDir = (await stat(d)).isDirectory();
       } catch (e) {
-        throw failure(e, cur, 'creating directory');
+        throw failure(e, d, 'creating directory');
       }
-      if (!isDir) throw new WriteFailure('ENOTDIR', cur, 'creating directory', 'exists and is not a directory');
+      if (!isDir) throw new WriteFailure('ENOTDIR', d, 'creating directory', 'exists and is not a directory');
     }
   }
+  known?.add(dir);
+  return created;
 }
 
 /**

@@ -120,11 +120,10 @@ export class Pipeline {
     return plans;
   }
 
-  /** Write planned files; returns what changed per template. */
+  /** Write planned files (several templates at a time); returns what changed per template, in the plans' order. */
   async write(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>): Promise<TemplateOutcome[]> {
     const outcomes: TemplateOutcome[] = [];
-    for (const [t, files] of plans) {
-      const results = await this.opts.renderer.write(t, files);
+    for (const [t, results] of await this.opts.renderer.writeMany(plans)) {
       outcomes.push({
         template: t,
         files: results,

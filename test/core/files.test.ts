@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TemplateError } from '../../src/render/index.js';
-import { writeFileAtomic } from '../../src/render/write.js';
+import { WritePass, writeFileAtomic } from '../../src/render/write.js';
 import type { Fetched } from '../../src/sources/index.js';
 import { tempDirs, wire, type Project } from './helpers.js';
 
@@ -179,6 +179,27 @@ describe('unchanged and changed files', () => {
     expect(await writeFileAtomic({ path, content: Buffer.from('12'), mode: 0o600 })).toBe('updated');
     expect(readFileSync(path, 'utf8')).toBe('12');
     expect(readdirSync(dir)).toEqual(['x']);
+  });
+
+  it('with a WritePass, each directory of the new entries is fsync\'d once, when flushed: the files\' and the parents of those created', async () => {
+    const root = mkdir();
+    const synced: string[] = [];
+    const sync = new WritePass(async (d) => {
+      synced.push(d);
+    });
+    const write = (rel: string, text: string) => writeFileAtomic({ path: join(root, rel), content: Buffer.from(text), mode: 0o600 }, sync);
+    expect(await write('a/x', '1')).toBe('created');
+    expect(await write('a/y', '1')).toBe('created');
+    expect(await write('b/c/z', '1')).toBe('created');
+    expect(synced).toEqual([]);
+    await sync.flush();
+    // a/ and b/c/ for their files, root/ and b/ for the directories created in them
+    expect(synced.sort()).toEqual([root, join(root, 'a'), join(root, 'b'), join(root, 'b/c')].sort());
+    synced.length = 0;
+    expect(await write('a/x', '1')).toBe('unchanged');
+    expect(await write('a/y', '2')).toBe('updated');
+    await sync.flush();
+    expect(synced).toEqual([join(root, 'a')]);
   });
 });
 
