@@ -162,21 +162,22 @@ export class Renderer {
    * Write the planned files of several templates, WRITE_CONCURRENCY templates at a time (the thread pool overlaps one
    * file's fsync with another's writing), the files of one template in order. Each directory is fsync'd once, after
    * all its files are renamed, and only then is any file reported written (logged, returned): what is reported
-   * written survives a crash. After a template fails no other one is started; the first failure is thrown once those
-   * under way have ended (their files are written as usual).
+   * written survives a crash. After a template fails no other one is started; once those under way have ended (their
+   * files are written as usual), the failure of the first template in the plans' order is thrown.
    */
   async writeMany<T extends TemplateConfig>(plans: ReadonlyMap<T, readonly PlannedFile[]>): Promise<Map<T, FileResult[]>> {
     const pass = new WritePass();
     const results = new Map<T, FileResult[]>();
-    const queue = [...plans];
-    let failure: { error: unknown } | undefined;
+    const queue = [...plans.entries()].map(([tmpl, files], index) => ({ tmpl, files, index }));
+    // the failure of the first template in the plans' order (not the first to fail in time: reported the same way
+    // whatever the timing)
+    let failure: { index: number; error: unknown } | undefined;
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined && failure === undefined; next = queue.shift()) {
-        const [tmpl, files] = next;
         try {
-          results.set(tmpl, await this.writeTemplate(tmpl, files, pass));
+          results.set(next.tmpl, await this.writeTemplate(next.tmpl, next.files, pass));
         } catch (error) {
-          failure ??= { error };
+          if (failure === undefined || next.index < failure.index) failure = { index: next.index, error };
         }
       }
     };
