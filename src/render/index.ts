@@ -171,7 +171,7 @@ export class Renderer {
     const queue = [...plans.entries()].map(([tmpl, files], index) => ({ tmpl, files, index }));
     // the failure of the first template in the plans' order (not the first to fail in time: reported the same way
     // whatever the timing)
-    let failure: { index: number; error: unknown } | undefined;
+    let failure = undefined as { index: number; error: unknown } | undefined;
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined && failure === undefined; next = queue.shift()) {
         try {
