@@ -171,19 +171,19 @@ export class Renderer {
     const queue = [...plans.entries()].map(([tmpl, files], index) => ({ tmpl, files, index }));
     // the failure of the first template in the plans' order (not the first to fail in time: reported the same way
     // whatever the timing)
-    let failure = undefined as { index: number; error: unknown } | undefined;
+    const failed: { first?: { index: number; error: unknown } } = {};
     const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next !== undefined && failure === undefined; next = queue.shift()) {
+      for (let next = queue.shift(); next !== undefined && failed.first === undefined; next = queue.shift()) {
         try {
           results.set(next.tmpl, await this.writeTemplate(next.tmpl, next.files, pass));
         } catch (error) {
-          if (failure === undefined || next.index < failure.index) failure = { index: next.index, error };
+          if (failed.first === undefined || next.index < failed.first.index) failed.first = { index: next.index, error };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, worker));
     await pass.flush();
-    if (failure !== undefined) throw failure.error;
+    if (failed.first !== undefined) throw failed.first.error;
     const ordered = new Map<T, FileResult[]>();
     for (const [tmpl] of plans) {
       const r = results.get(tmpl)!;
