@@ -172,12 +172,15 @@ export class Renderer {
     // the failure of the first template in the plans' order (not the first to fail in time: reported the same way
     // whatever the timing)
     const failed: { first?: { index: number; error: unknown } } = {};
+    const fail = (index: number, error: unknown): void => {
+      if (failed.first === undefined || index < failed.first.index) failed.first = { index, error };
+    };
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined && failed.first === undefined; next = queue.shift()) {
         try {
           results.set(next.tmpl, await this.writeTemplate(next.tmpl, next.files, pass));
         } catch (error) {
-          if (failed.first === undefined || next.index < failed.first.index) failed.first = { index: next.index, error };
+          fail(next.index, error);
         }
       }
     };
