@@ -1,11 +1,13 @@
-// Build: bundle src/cli.ts and its dependencies into one CommonJS file, dist/tconfd.cjs, started by a small loader,
-// dist/cli.js, which compiles it with V8's code cache (dist/tconfd.cjs.cache, made here by a warm-up run).
-// Startup matters (tconfd starts before the application): one bundle instead of hundreds of ES modules saves ~40%,
-// and the code cache another ~50 ms of compilation. Type-checking is `npm run typecheck`.
+// Build: bundle src/cli.ts and its dependencies into dist/tconfd.cjs (CommonJS), and the large dependencies only some
+// runs need into chunks of their own (dist/chunks/*.cjs), started by a small loader, dist/cli.js, which compiles each
+// with V8's code cache (FILE.cache, made here by a warm-up run). Startup matters (tconfd starts before the
+// application): one bundle instead of hundreds of ES modules, the code cache instead of compiling, and no byte read
+// that the command line does not need (bench/startup.ts prints where the time goes). Type-checking is
+// `npm run typecheck`.
 //
 // dist/ is what the npm package ships (package.json "files"): every JavaScript dependency is bundled, so the package
 // installs nothing from the registry at run time and needs no compiler. Their licences go with it
-// (dist/THIRD-PARTY-LICENSES.txt). The source map is not shipped: it is written to sourcemap/tconfd.cjs.map.
+// (dist/THIRD-PARTY-LICENSES.txt). The source maps are not shipped: they are written to sourcemap/.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -246,8 +248,8 @@ load('tconfd.cjs');
 chmodSync('dist/cli.js', 0o755);
 
 // Warm-up: one rendering of the quickstart and of scripts/warmup/warmup.jsonnet (which uses the Jsonnet features and
-// std functions templates use most) writes the code caches with the functions a run compiles: a template's first
-// evaluation then runs precompiled code.
+// std functions templates use most), supervising a command that exits at once, writes the code caches with the
+// functions a run compiles: a template's first evaluation and the command's start then run precompiled code.
 const out = mkdtempSync(join(tmpdir(), 'tconfd-build-'));
 const secrets = {
   dbs: { app: { user: 'app', password: 'pw', port: 5432 }, audit: { user: 'audit', password: 'pw2', port: 5433 } },
@@ -255,7 +257,7 @@ const secrets = {
   hosts: ['db-2.internal', 'db-1.internal', 'db-2.internal'],
 };
 try {
-  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'scripts/warmup', '--once', '--log-level', 'silent'], {
+  execFileSync(process.execPath, ['dist/cli.js', '--dir', 'scripts/warmup', '--log-level', 'silent', '--', process.execPath, '-e', '0'], {
     env: { ...process.env, WARMUP_OUT: out, WARMUP_SECRETS: JSON.stringify(secrets), TCONFD_BUILD_WARMUP: '1' },
     stdio: 'inherit',
   });
