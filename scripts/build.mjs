@@ -54,7 +54,7 @@ const CHUNKS = {
   // --log-format pretty (src/log.ts requires it when asked for).
   'pino-pretty': { source: "module.exports = require('pino-pretty');", eager: true },
   // yargs: --help, --version and the messages about a command line that is not valid (src/cli/parse.ts parses a
-  // valid one with yargs-parser alone). Its default export is the module the main bundle sees.
+  // valid one from the same option table). Its default export is the module the main bundle sees.
   yargs: { source: "export { default } from 'yargs';", eager: true, defaultExport: true },
   // zod: what is wrong with a config file that is not valid (src/config/valid.ts passes a valid one).
   zod: { source: "export { boolean, enum, record, strictObject, string, toJSONSchema } from 'zod';", eager: false },

@@ -2,12 +2,11 @@
  * The command line (yargs) and the environment -> Settings. Keeps rconfd's short flags and their meaning
  * (-d -u -l -j -c -T -t -v -r -D) so that rconfd command lines keep working. Pure: no I/O besides reading `env`.
  *
- * A valid command line is parsed by yargs' own parser (yargs-parser) with the options yargs would give it; yargs
- * itself is loaded only for --help, --version and what is not valid (its messages), so that the start does not pay
- * for building yargs' option table and its checks (~10 ms, more on a busy machine). test/cli/parse-fast.test.ts
- * checks that both give the same Settings and that the options are the ones yargs passes to its parser.
+ * yargs, and its option table, are the reference. A start does not pay for them (building yargs' table and running
+ * its parser: ~15 ms of a ~100 ms start): the plain forms of a valid command line are read from the same table here
+ * (validArgv), and yargs, loaded then only, reads everything else: --help, --version, whatever it has something to
+ * say about, the forms validArgv leaves to it. test/cli/parse-fast.test.ts holds both to the same Settings.
  */
-import yargsParser from 'yargs-parser';
 import type { Argv, Options as YargsOption } from 'yargs';
 import { parseDuration, parseWait } from '../duration.js';
 import { parseSize } from '../size.js';
@@ -108,60 +107,85 @@ export async function yargsFor(version: string): Promise<Argv> {
     .epilog(EPILOG);
 }
 
-/** What yargs gives yargs-parser for OPTIONS (plus its own --help, -h and --version). */
-export function parserOptions(): yargsParser.Options & { key: Record<string, boolean> } {
-  const o = {
-    alias: { help: ['h'] } as Record<string, string[]>,
-    array: [] as string[],
-    boolean: ['help', 'version'],
-    string: [] as string[],
-    number: [] as string[],
-    narg: {} as Record<string, number>,
-    default: {} as Record<string, unknown>,
-    key: { help: true, version: true } as Record<string, boolean>,
-  };
-  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
-    // yargs lists an option's aliases with it (types, key)
-    const names = [key];
-    if (spec.alias !== undefined) names.push(...(o.alias[key] = ([] as string[]).concat(spec.alias)));
-    for (const n of names) o.key[n] = true;
-    if (spec.array === true) o.array.push(...names);
-    if (spec.type === 'boolean') o.boolean.push(...names);
-    else if (spec.type === 'string') o.string.push(...names);
-    else if (spec.type === 'number') o.number.push(...names);
-    if (spec.requiresArg === true) o.narg[key] = NaN; // yargs' requiresArg: one value after the option, as with nargs 1
-    if (spec.default !== undefined) o.default[key] = spec.default;
-  }
-  return o;
+interface FastOption {
+  readonly key: string;
+  readonly type: 'string' | 'number' | 'boolean';
+  readonly array: boolean;
+  readonly choices: readonly string[] | undefined;
 }
 
-let fastOptions: ReturnType<typeof parserOptions> | undefined;
+let fastTable: Map<string, FastOption> | undefined;
+
+/** Every name an option can be typed by (long name, aliases; without dashes) -> the option. */
+export function optionTable(): ReadonlyMap<string, FastOption> {
+  if (fastTable !== undefined) return fastTable;
+  fastTable = new Map();
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    const o: FastOption = { key, type: spec.type as FastOption['type'], array: spec.array === true, choices: spec.choices };
+    for (const name of [key, ...([] as string[]).concat(spec.alias ?? [])]) fastTable.set(name, o);
+  }
+  return fastTable;
+}
 
 /**
- * The arguments as yargs would give them after its checks, or undefined when yargs has something to say: --help,
- * --version, an error of the parser (an option without its value), an option yargs does not know (strict), an
- * argument outside an option, a value not among an option's choices.
+ * The arguments as yargs would give them after its checks, or undefined when yargs has something to say or when the
+ * command line uses a form this reading leaves to yargs. Read here: `--name value`, `--name=value`, `-n value` for
+ * the options that take a value (a number only as digits; a value starting with "-" is left to yargs), `--flag`,
+ * `--no-flag` and `-f` for the booleans, an array option given again, `--` and the command after it. Left to yargs:
+ * --help, -h, --version, an option yargs does not know (strict) or spells otherwise (camelCase), an option without
+ * its value, a value not among its choices, an argument outside an option, grouped short flags, `--flag=true`, an
+ * array option given several values at once, any other option given twice.
  */
 export function validArgv(args: readonly string[]): Record<string, unknown> | undefined {
-  fastOptions ??= parserOptions();
-  const parsed = yargsParser.detailed([...args], {
-    ...fastOptions,
-    configuration: { 'parse-positional-numbers': false, ...PARSER_CONFIGURATION },
-  });
-  if (parsed.error) return undefined;
-  const argv = parsed.argv as Record<string, unknown> & { _: unknown[] };
-  if (argv.help === true || argv.version === true || argv._.length > 0) return undefined;
-  // yargs' strict check (validation.js unknownArguments): every key is an option or an alias that the parser did not
-  // make up from an unknown option (its camelCase spelling)
-  const { aliases, newAliases } = parsed as typeof parsed & { newAliases: Record<string, boolean> };
-  for (const key of Object.keys(argv)) {
-    if (key === '_' || key === '--' || key === '$0') continue;
-    if (!Object.hasOwn(aliases, key)) return undefined;
-    if (![key, ...aliases[key]!].some((a) => !Object.hasOwn(newAliases, a) || !newAliases[key])) return undefined;
+  const table = optionTable();
+  const argv: Record<string, unknown> = { _: [] };
+  /** false: an option given twice, left to yargs (whose parser has its own ways with some of those) */
+  const set = (o: FastOption, value: unknown): boolean => {
+    const prev = argv[o.key];
+    if (prev !== undefined && !o.array) return false;
+    argv[o.key] = prev === undefined ? (o.array ? [value] : value) : ([] as unknown[]).concat(prev, value);
+    return true;
+  };
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    let name: string;
+    let inline: string | undefined;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      inline = eq < 0 ? undefined : a.slice(eq + 1);
+    } else if (/^-[A-Za-z]$/.test(a)) {
+      name = a.slice(1);
+    } else {
+      return undefined;
+    }
+    let o = table.get(name);
+    if (o === undefined && name.startsWith('no-')) {
+      o = table.get(name.slice(3));
+      // --no-FLAG of a long name only (yargs' boolean-negation; --no-D and the like are left to yargs)
+      if (o?.type !== 'boolean' || inline !== undefined || name.length < 5 || !set(o, false)) return undefined;
+      continue;
+    }
+    if (o === undefined) return undefined;
+    if (o.type === 'boolean') {
+      if (inline !== undefined || !set(o, true)) return undefined;
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      value = args[i + 1];
+      if (value === undefined || value.startsWith('-')) return undefined;
+      i++;
+    }
+    if (o.choices !== undefined && !o.choices.includes(value)) return undefined;
+    if (o.type === 'number' && !/^[0-9]+$/.test(value)) return undefined;
+    if (!set(o, o.type === 'number' ? Number(value) : value)) return undefined;
   }
+  if (i < args.length) argv['--'] = args.slice(i + 1);
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
-    if (spec.choices === undefined || argv[key] === undefined) continue;
-    if (([] as unknown[]).concat(argv[key]).some((v) => v !== undefined && !spec.choices!.includes(v as string))) return undefined;
+    if (argv[key] === undefined && spec.default !== undefined) argv[key] = spec.default;
   }
   return argv;
 }
