@@ -3,7 +3,7 @@
  * (session.ts), its only caller, keeps one grant per role in memory. The methods live in auth-jwt.ts (kubernetes, jwt),
  * auth-approle.ts and auth-token.ts; createAuthMethod() builds one from configuration.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../fsp.js';
 import type { VaultAuthBlock, VaultClient, VaultResponse } from './client.js';
 import { VaultError } from './errors.js';
 
@@ -58,7 +58,7 @@ export async function readCredentialFile(
 ): Promise<string> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readFile(path)).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
