@@ -60,6 +60,8 @@ export interface RendererOptions {
 /** Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are). */
 export interface TemplateEvaluator {
   evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<ReadonlyMap<string, string | Uint8Array>>;
+  /** Optional: get ready to evaluate this template soon (read, compile, load what it needs). */
+  prepare?(templatePath: string): void;
 }
 
 /** Templates written at a time (writeMany). */
@@ -89,6 +91,15 @@ export class Renderer {
         trace: (template, message, where) => opts.logger.info({ template, at: where }, `std.trace: ${message}`),
       });
     this.isRoot = opts.isRoot ?? process.getuid?.() === 0;
+  }
+
+  /** Get ready to evaluate this template soon (see JsonnetEvaluator.prepare); never throws. */
+  prepare(tmpl: TemplateConfig): void {
+    try {
+      this.evaluator.prepare?.(tmpl.templatePath);
+    } catch {
+      // the evaluation says what is wrong
+    }
   }
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */

@@ -10,7 +10,9 @@
  */
 import { dirname } from 'node:path';
 import type { LeaseFacts } from '../sources/types.js';
-import { Evaluation, JObject, RuntimeError, StaticError, formatStack, type Value } from './jsonnet/index.js';
+import { nodeCrypto } from '../builtins.js';
+import { Evaluation, JObject, RuntimeError, StaticError, formatStack, precompile, type Value } from './jsonnet/index.js';
+import { preloadYaml } from './jsonnet/std-yaml.js';
 import { nativeFunctions } from './native.js';
 
 export interface EvaluationInput {
@@ -44,6 +46,18 @@ const natives = nativeFunctions();
 
 export class JsonnetEvaluator {
   constructor(private readonly opts: EvaluatorOptions) {}
+
+  /**
+   * Ahead of a template's evaluation, while its secrets are fetched (the thread is idle, waiting for Vault or a
+   * command): read and compile it and the files it imports, and load what its text says it will need, node:crypto
+   * (std.md5, sha256, bcrypt, htpasswd) and the yaml package (std.parseYaml). The evaluation then finds them ready.
+   */
+  prepare(templatePath: string): void {
+    const texts = precompile(templatePath, [dirname(templatePath), ...this.opts.jpaths]);
+    const all = texts.join('\n');
+    if (/\bmd5\b|sha256|bcrypt|htpasswd/.test(all)) nodeCrypto();
+    if (/\bparseYaml\b/.test(all)) preloadYaml();
+  }
 
   /** Evaluate a template: output key -> file content. Throws TemplateError. */
   async evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<Map<string, Buffer>> {

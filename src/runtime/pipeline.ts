@@ -36,10 +36,24 @@ export class Pipeline {
     return this.opts.config.templates;
   }
 
-  /** Fetch every secret once (in parallel). Throws the first failure (SecretFetchError naming the path). */
+  /**
+   * Fetch every secret once (in parallel). Throws the first failure (SecretFetchError naming the path). Meanwhile,
+   * whenever the thread is idle, the templates are got ready for their evaluation (read, compiled), one per turn of
+   * the event loop: what a start would otherwise do after the fetches, it does while waiting for them.
+   */
   async fetchAll(signal?: AbortSignal): Promise<void> {
     const specs = [...this.opts.config.secrets.values()];
+    const pending = [...this.templates];
+    let fetching = true;
+    const prepareNext = (): void => {
+      const t = pending.shift();
+      if (t === undefined || !fetching) return;
+      this.opts.renderer.prepare(t);
+      setImmediate(prepareNext);
+    };
+    setImmediate(prepareNext);
     const results = await Promise.allSettled(specs.map((s) => this.fetch(s, signal)));
+    fetching = false;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
