@@ -17,6 +17,8 @@
  *
  * Usage: npm run build && node bench/run.mjs startup [rounds=10] [lease-seconds=60] [memory-runs=3]
  * TCONFD_BENCH_NODE_FLAGS='--max-semi-space-size=1' runs tconfd with extra Node flags (experiments).
+ * TCONFD_BENCH_BASELINE=/path/to/another/dist runs every tconfd case with that build too, in the same rounds
+ * ("before" figures: a build that logs the phase line; CPU per phase only from builds that log it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +48,7 @@ mkdirSync('.tmp', { recursive: true });
 const distCopy = mkdtempSync(join(resolve('.tmp'), 'bench-dist-'));
 cpSync('dist', join(distCopy, 'dist'), { recursive: true });
 const CLI = join(distCopy, 'dist', 'cli.js');
+const BASELINE = process.env.TCONFD_BENCH_BASELINE === undefined ? undefined : join(resolve(process.env.TCONFD_BENCH_BASELINE), 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'tconfd-bench-startup-'));
 
 const median = (xs: readonly number[]): number => {
@@ -104,7 +107,13 @@ const jwt = await signJwt(jwtKeys.privateKey, { iss: 'https://bench.example', su
 
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' };
 const nodeFlags = (process.env.TCONFD_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
-const tconfd = (...args: string[]): string[] => [process.execPath, ...nodeFlags, CLI, '--log-format', 'json', ...args];
+const tconfdWith = (cli: string, ...args: string[]): string[] => [process.execPath, ...nodeFlags, cli, '--log-format', 'json', ...args];
+const tconfd = (...args: string[]): string[] => tconfdWith(CLI, ...args);
+/** The case, and the same with the baseline build (TCONFD_BENCH_BASELINE) when there is one. */
+function withBaseline<C extends { name: string; argv: readonly string[] }>(c: C): C[] {
+  if (BASELINE === undefined) return [c];
+  return [c, { ...c, name: `${c.name} (before)`, argv: c.argv.map((a) => (a === CLI ? BASELINE : a)) }];
+}
 
 const envConf = write({
   'app.json': { 'app.jsonnet': { dir: join(root, 'out-env'), secrets: { 'env:str:GREETING': 'greeting' } } },
@@ -168,7 +177,7 @@ function runOnce(c: Case): Promise<Run> {
       const l = JSON.parse(line) as { time: number; ms: Record<string, number>; cpuMs: Record<string, number> };
       // exec: spawn -> the process's time origin (the phase line's wall-clock time minus its own total)
       const written = l.time - t0;
-      ok({ exit, cpu: l.cpuMs.total!, written, phases: { exec: written - l.ms.total!, ...l.ms }, cpuPhases: l.cpuMs });
+      ok({ exit, cpu: l.cpuMs?.total ?? NaN, written, phases: { exec: written - l.ms.total!, ...l.ms }, cpuPhases: l.cpuMs ?? {} });
     });
   });
 }
@@ -178,18 +187,18 @@ const qsOut = join(root, 'out-quickstart');
 const NODE_E = "process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write('cpu ' + (u.user + u.system) / 1000 + '\\n'); })";
 const timed: Case[] = [
   { name: 'node -e 0', argv: [process.execPath, '-e', NODE_E], env: baseEnv, tconfd: false },
-  {
+  ...withBaseline({
     name: 'quickstart --once',
     argv: tconfd('--dir', 'examples/quickstart/tconfd.d', '--once', '--log-level', 'debug'),
     env: { ...baseEnv, QUICKSTART_OUT: qsOut },
     tconfd: true,
-  },
-  {
+  }),
+  ...withBaseline({
     name: 'JWT login, KV v2 + database lease, --once',
     argv: tconfd('--dir', vaultConf, '--once', '--log-level', 'debug', ...vaultArgs),
     env: vaultEnv,
     tconfd: true,
-  },
+  }),
 ];
 
 console.log(
@@ -207,23 +216,23 @@ for (let r = 0; r <= ROUNDS; r++) {
 const PHASES = ['exec', 'node', 'load', 'config', 'secrets', 'evaluate', 'write'];
 const base = median(results.get('node -e 0')!.map((r) => r.exit));
 console.log(`  wall clock, ms: spawn -> the process (exec), its phases, spawn -> files written, spawn -> exit`);
-console.log(`  ${'case'.padEnd(44)}${PHASES.map((p) => p.padStart(9)).join('')}  ${'written'.padStart(8)} ${'exit'.padStart(7)}  x node`);
+console.log(`  ${'case'.padEnd(52)}${PHASES.map((p) => p.padStart(9)).join('')}  ${'written'.padStart(8)} ${'exit'.padStart(7)}  x node`);
 for (const c of timed) {
   const rs = results.get(c.name)!;
   const exit = median(rs.map((r) => r.exit));
   const cols = PHASES.map((p) => (c.tconfd ? median(rs.map((r) => r.phases![p] ?? NaN)).toFixed(1) : '').padStart(9)).join('');
   const written = c.tconfd ? median(rs.map((r) => r.written!)).toFixed(1) : '';
-  console.log(`  ${c.name.padEnd(44)}${cols}  ${written.padStart(8)} ${exit.toFixed(1).padStart(7)}  ${(exit / base).toFixed(2)}`);
+  console.log(`  ${c.name.padEnd(52)}${cols}  ${written.padStart(8)} ${exit.toFixed(1).padStart(7)}  ${(exit / base).toFixed(2)}`);
 }
 const CPU_PHASES = ['node+load', 'config', 'secrets', 'evaluate', 'write'];
 const baseCpu = median(results.get('node -e 0')!.map((r) => r.cpu));
 console.log(`  CPU, ms (user + system): node -e 0 to its exit; tconfd from its start to the files written, by phase`);
-console.log(`  ${'case'.padEnd(44)}${CPU_PHASES.map((p) => p.padStart(10)).join('')}  ${'total'.padStart(8)}  x node`);
+console.log(`  ${'case'.padEnd(52)}${CPU_PHASES.map((p) => p.padStart(10)).join('')}  ${'total'.padStart(8)}  x node`);
 for (const c of timed) {
   const rs = results.get(c.name)!;
   const cpu = median(rs.map((r) => r.cpu));
   const cols = CPU_PHASES.map((p) => (c.tconfd ? median(rs.map((r) => r.cpuPhases![p] ?? NaN)).toFixed(1) : '').padStart(10)).join('');
-  console.log(`  ${c.name.padEnd(44)}${cols}  ${cpu.toFixed(1).padStart(8)}  ${(cpu / baseCpu).toFixed(2)}`);
+  console.log(`  ${c.name.padEnd(52)}${cols}  ${cpu.toFixed(1).padStart(8)}  ${(cpu / baseCpu).toFixed(2)}`);
 }
 console.log(`  (load average now ${load()})`);
 
@@ -319,7 +328,7 @@ async function memoryOnce(c: MemoryCase): Promise<MemoryRun> {
 // The supervised command's first instruction writes the wall-clock time in ns (the rename makes it visible whole).
 const STAMP = join(root, 'stamp');
 const SUPERVISED = ['--', '/bin/sh', '-c', `date +%s%N > ${STAMP}.tmp; mv ${STAMP}.tmp ${STAMP}; exec sleep 3600`];
-const memoryCases: MemoryCase[] = [
+const memoryCases: MemoryCase[] = ([
   {
     name: 'env-only, supervising a command',
     argv: tconfd('--dir', envConf, '--log-level', 'info', ...SUPERVISED),
@@ -344,7 +353,7 @@ const memoryCases: MemoryCase[] = [
     settleMs: LEASE_SECONDS * 1000,
     runs: 1,
   },
-];
+] as MemoryCase[]).flatMap(withBaseline);
 const nodeIdle: MemoryCase = {
   name: 'node -e (idle), for scale',
   argv: [process.execPath, '-e', "process.stderr.write('{\"msg\":\"template rendered\"}\\n'); setInterval(() => {}, 1e9)"],
@@ -355,13 +364,13 @@ const nodeIdle: MemoryCase = {
 };
 
 console.log(`2. memory (MB = MiB): settled = median of the second half of the settling time after the first rendering; peak = VmHWM / largest sample`);
-console.log(`  ${'case'.padEnd(44)}${'RSS settled'.padStart(12)}${'peak'.padStart(8)}${'priv.dirty'.padStart(12)}${'peak'.padStart(8)}  spawn -> files written; -> the command's first instruction`);
+console.log(`  ${'case'.padEnd(52)}${'RSS settled'.padStart(12)}${'peak'.padStart(8)}${'priv.dirty'.padStart(12)}${'peak'.padStart(8)}  spawn -> files written; -> the command's first instruction`);
 for (const c of MEMORY_RUNS > 0 ? [nodeIdle, ...memoryCases] : []) {
   const rs: MemoryRun[] = [];
   for (let i = 0; i < c.runs; i++) rs.push(await memoryOnce(c));
   const m = (f: keyof MemoryRun): string => median(rs.map((r) => r[f])).toFixed(1);
   console.log(
-    `  ${c.name.padEnd(44)}${m('settledRss').padStart(12)}${m('peakRss').padStart(8)}${m('settledDirty').padStart(12)}${m('peakDirty').padStart(8)}  ${m('readyMs')} ms${Number.isNaN(median(rs.map((r) => r.commandMs))) ? '' : `; ${m('commandMs')} ms`} (${rs.length} run${rs.length > 1 ? 's' : ''})`,
+    `  ${c.name.padEnd(52)}${m('settledRss').padStart(12)}${m('peakRss').padStart(8)}${m('settledDirty').padStart(12)}${m('peakDirty').padStart(8)}  ${m('readyMs')} ms${Number.isNaN(median(rs.map((r) => r.commandMs))) ? '' : `; ${m('commandMs')} ms`} (${rs.length} run${rs.length > 1 ? 's' : ''})`,
   );
 }
 console.log(`  (load average now ${load()})`);
