@@ -3,7 +3,8 @@
  * typed template configs plus the set of distinct secrets they need (a secret used by several templates is one
  * entry). Every error names the file and the key at fault.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { MAX_CONFIG_FILE_BYTES, readRegularFileSync, ReadFileError } from '../read-file.js';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { splitArgv } from './argv.js';
@@ -108,9 +109,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 function parseFile(path: string, shown: string): Record<string, TemplateEntry> {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFileSync(path, MAX_CONFIG_FILE_BYTES);
   } catch (err) {
-    throw new ConfigError(`${shown}: cannot read: ${errnoText(err)}`);
+    throw new ConfigError(`${shown}: cannot read: ${err instanceof ReadFileError && err.code !== 'ENOENT' && err.code !== 'EACCES' ? err.reason : errnoText(err)}`);
   }
   let json: unknown;
   try {

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
+import { inThreadPool } from '../thread-pool.js';
 import type { Owner } from './owner.js';
 
 export interface FileToWrite {
@@ -63,7 +64,12 @@ function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {
+/** Write a file atomically (counted as a thread-pool operation that may block in the kernel: see thread-pool.ts). */
+export function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {
+  return inThreadPool(() => write(file));
+}
+
+async function write(file: FileToWrite): Promise<WriteOutcome> {
   const dir = dirname(file.path);
   await ensureDir(dir);
   if (file.within !== undefined) await assertWithin(file.within, file.path);

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSecretPath, type EnvSecretSpec, type ExeSecretSpec, type FileSecretSpec } from '../../src/config/secret-path.js';
@@ -79,7 +80,25 @@ describe('file', () => {
     const err = await failure(source.fetch(file(`file:str:${dir}/nope.txt`)));
     expect(err.message).toBe(`secret "file:str:${dir}/nope.txt": cannot read ${dir}/nope.txt: no such file`);
     const isDir = await failure(source.fetch(file(`file:str:${dir}`)));
-    expect(isDir.message).toBe(`secret "file:str:${dir}": cannot read ${dir}: is a directory`);
+    expect(isDir.message).toBe(`secret "file:str:${dir}": cannot read ${dir}: is a directory, not a regular file`);
+  });
+
+  it('a FIFO is refused at once, naming the secret and what the file is (opening it would wait for a writer for ever)', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const err = await failure(source.fetch(file(`file:str:${fifo}`)));
+    expect(err.message).toBe(`secret "file:str:${fifo}": ${fifo} is a FIFO, not a regular file (file secrets are read from regular files only)`);
+    const dev = await failure(source.fetch(file('file:b64:/dev/zero')));
+    expect(dev.message).toBe('secret "file:b64:/dev/zero": /dev/zero is a character device, not a regular file (file secrets are read from regular files only)');
+  });
+
+  it('symbolic links are followed, as Kubernetes mounts secrets (key -> ..data/key -> ..2025_01_01/key)', async () => {
+    const k8s = join(dir, 'k8s');
+    mkdirSync(join(k8s, '..2025_01_01'), { recursive: true });
+    writeFileSync(join(k8s, '..2025_01_01', 'key'), 'mounted');
+    symlinkSync('..2025_01_01', join(k8s, '..data'));
+    symlinkSync('..data/key', join(k8s, 'key'));
+    expect((await source.fetch(file(`file:str:${join(k8s, 'key')}`))).value).toBe('mounted');
   });
 
   it('a js parse error does not contain the content', async () => {

@@ -4,7 +4,8 @@
  * a size limit on secrets enforced while reading, and exe commands run as an unprivileged user when tconfd is root.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
@@ -147,11 +148,20 @@ describe('a size limit per secret, enforced while reading (issue 10, item 6)', (
     expect(fits.code, fits.stderr).toBe(0);
   });
 
-  it('an endless or growing source (a character device) stops at the limit', async () => {
+  it('a character device (an endless source such as /dev/zero) is refused, never read', async () => {
     const p = tmp.make(oneTemplate({ secrets: { 'file:b64:/dev/zero': 'z' } }, "{ 'z.txt': std.extVar('secrets').z }"));
     const r = await p.tconfd(['--once', '--max-secret-size', '64KiB'], { timeoutMs: 15_000 });
     expect(r.code, r.stderr).toBe(1);
-    expect(reason(r)).toBe('tconfd: secret "file:b64:/dev/zero": /dev/zero is larger than the limit of 64 KiB (--max-secret-size)');
+    expect(reason(r)).toBe('tconfd: secret "file:b64:/dev/zero": /dev/zero is a character device, not a regular file (file secrets are read from regular files only)');
+  });
+
+  it('a FIFO as a file secret fails the start at once with a one-line error naming the secret (it never waits for a writer)', async () => {
+    const p = tmp.make(oneTemplate({ secrets: { 'file:str:pipe': 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    execFileSync('mkfifo', [join(p.conf, 'pipe')]);
+    const r = await p.tconfd(['--once'], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(reason(r)).toBe(`tconfd: secret "file:str:pipe": ${p.conf}/pipe is a FIFO, not a regular file (file secrets are read from regular files only)`);
+    expect(existsSync(join(p.out, 'x.txt'))).toBe(false);
   });
 
   it('exe output past the limit stops the command and is an error naming the secret', async () => {
