@@ -166,8 +166,54 @@ describe('exe', () => {
     const quick = new ExeSource({ clock, env: {}, timeoutMs: 200 });
     const started = Date.now();
     const err = await failure(quick.fetch(exe('exe:str:/bin/sleep 10')));
-    expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s');
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s (it and every process it started were killed)');
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  describe('its process group', () => {
+    /** Whether a process runs (a zombie waiting for its reaper does not). */
+    const running = (pid: number): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const gone = async (pidFile: string): Promise<boolean> => {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(pid).toBeGreaterThan(1);
+      for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      return !running(pid);
+    };
+
+    it('a process left in the background holding stdout does not hold the fetch up: the output is taken, the process killed', async () => {
+      const pidFile = join(mkdir(), 'bg.pid');
+      const started = Date.now();
+      const got = await source.fetch(exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; echo value'`));
+      expect(got.value).toBe('value');
+      expect(Date.now() - started).toBeLessThan(20_000); // about a second; far from the background process's 60 s
+      expect(await gone(pidFile)).toBe(true);
+    });
+
+    it('at the time limit the whole group is killed, what it started in the background too', async () => {
+      const quick = new ExeSource({ clock, env: {}, timeoutMs: 500 });
+      const pidFile = join(mkdir(), 'bg.pid');
+      const spec = exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; sleep 60'`);
+      const err = await failure(quick.fetch(spec));
+      expect(err.message).toBe(`secret "${spec.raw}": command timed out after 0.5 s (it and every process it started were killed)`);
+      expect(await gone(pidFile)).toBe(true);
+    });
+
+    it('when the caller gives up (shutdown, a newer rendering), the whole group is killed at once', async () => {
+      const pidFile = join(mkdir(), 'bg.pid');
+      const ac = new AbortController();
+      const spec = exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; sleep 60'`);
+      const p = failure(source.fetch(spec, ac.signal));
+      for (let i = 0; i < 200 && !(existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== ''); i++) await new Promise((r) => setTimeout(r, 50));
+      ac.abort(new Error('stopping'));
+      expect((await p).message).toBe(`secret "${spec.raw}": command stopped: tconfd no longer needs its output`);
+      expect(await gone(pidFile)).toBe(true);
+    });
   });
 
   it('static vs dynamic lifetime', async () => {

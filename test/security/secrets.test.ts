@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
@@ -192,5 +193,35 @@ describe('exe secret commands run unprivileged (issue 10, item 10)', () => {
     const unknown = await p.tconfd(['--once', '--exe-user', 'no-such-user']);
     expect(unknown.code).toBe(2);
     expect(reason(unknown)).toBe('tconfd: --exe-user: user "no-such-user" does not exist (not in /etc/passwd)');
+  });
+});
+
+describe('exe secret commands cannot hold tconfd up (a process group of their own)', () => {
+  // Where the command (run as nobody when the tests run as root) can write the pid of what it leaves behind.
+  const bgPidFile = (): string => join(tmpdir(), `tconfd-test-bg-${process.pid}-${Math.random().toString(36).slice(2)}.pid`);
+
+  it('a command that leaves a background process holding its output: the value is rendered at once, the process killed', async () => {
+    const p = tmp.make({});
+    const pidFile = bgPidFile();
+    p.write(oneTemplate({ secrets: { [`exe:str:/bin/sh -c 'sleep 65 & echo $! > ${pidFile}; echo value'`]: 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    const r = await p.tconfd(['--once'], { timeoutMs: 25_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'x.txt'), 'utf8')).toBe('value\n');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    rmSync(pidFile, { force: true });
+    expect(existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
+  });
+
+  it('SIGTERM while an exe secret runs at startup: tconfd ends at once (143) and kills the command and what it started', async () => {
+    const p = tmp.make({});
+    const pidFile = bgPidFile();
+    p.write(oneTemplate({ secrets: { [`exe:str:/bin/sh -c 'sleep 65 & echo $! > ${pidFile}; sleep 65'`]: 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    const t = startTconfd(['-d', p.conf, '--once'], { cwd: p.root });
+    await t.waitForFile(pidFile, (c) => c.trim() !== '');
+    t.signal('SIGTERM');
+    expect(await t.waitForExit({ timeoutMs: 20_000 })).toEqual({ code: 143, signal: null });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    rmSync(pidFile, { force: true });
+    expect(existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
   });
 });
