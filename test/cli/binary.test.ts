@@ -91,6 +91,6 @@ describe('--render-timeout', () => {
 
   it('must be a positive duration', async () => {
     const r = await run(['--render-timeout', '0s', '--once']);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'tconfd: --render-timeout: must be more than 0\n' });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'tconfd: --render-timeout: "0s" must be more than 0\n' });
   });
 });
