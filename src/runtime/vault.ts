@@ -83,9 +83,10 @@ export async function revokeAndReport(vault: VaultWiring, logger: Logger, signal
 
 export function logRevocation(r: RevocationReport, logger: Logger): void {
   const notRevoked = r.leases.notRevoked + r.tokens.notRevoked;
+  const kept = r.kept.leases + r.kept.tokens > 0 ? { kept: r.kept } : {};
   if (notRevoked === 0) {
     if (r.leases.revoked + r.tokens.revoked > 0) {
-      logger.info({ leases: r.leases.revoked, tokens: r.tokens.revoked }, 'leases and tokens revoked');
+      logger.info({ leases: r.leases.revoked, tokens: r.tokens.revoked, ...kept }, 'leases and tokens revoked');
     }
     return;
   }
@@ -93,6 +94,7 @@ export function logRevocation(r: RevocationReport, logger: Logger): void {
     revoked: { leases: r.leases.revoked, tokens: r.tokens.revoked },
     notRevoked: { leases: r.leases.notRevoked, tokens: r.tokens.notRevoked },
     ...(r.missingPolicy.length > 0 ? { policy: r.missingPolicy } : {}),
+    ...kept,
   };
   if (r.missingPolicy.length > 0) {
     logger.warn(

@@ -50,6 +50,8 @@ export interface LeaseRecord {
   /** Clock ms after which Vault will have revoked it by itself; null when it does not expire. */
   expiresAt: number | null;
   state: LeaseState;
+  /** Left valid on purpose (files hold its credentials after a failed start): never revoked, nor its token. */
+  kept?: boolean;
 }
 
 export class Ledger {

@@ -54,6 +54,8 @@ export interface RevocationReport {
   readonly revokeDenied: boolean;
   /** The policy lines whose absence left something alive (revoke-self, sys/leases/revoke refused to a live token). */
   readonly missingPolicy: readonly string[];
+  /** Left valid on purpose (keepLeases): files hold their credentials. Not counted as not revoked. */
+  readonly kept: { readonly leases: number; readonly tokens: number };
 }
 
 /** The policy line that grants each operation a policy may refuse a live token. */
@@ -290,6 +292,23 @@ export class VaultSession {
     }
   }
 
+  /**
+   * Never revoke these leases, nor the tokens that created them (revoke-self would take them along): files hold their
+   * credentials (a start that failed after some files were put in place). Returns how many leases and tokens that is.
+   */
+  keepLeases(leaseIds: Iterable<string>): { leases: number; tokens: number } {
+    const tokens = new Set<TokenRecord>();
+    let leases = 0;
+    for (const id of leaseIds) {
+      const rec = this.ledger.findLease(id);
+      if (rec === undefined || rec.state !== 'live') continue;
+      rec.kept = true;
+      leases++;
+      if (rec.token.grant.byLogin) tokens.add(rec.token);
+    }
+    return { leases, tokens: tokens.size };
+  }
+
   /** From now on releases are not deferred and revocations are counted for the exit report. */
   beginExit(): void {
     if (this.#exiting) return;
@@ -312,10 +331,14 @@ export class VaultSession {
       sleep.abort();
     }
     this.#closing.abort(new Error('the Vault session is closing'));
-    await Promise.all(this.ledger.liveLeases(this.#clock.now()).map((l) => this.#revokeLease(l, signal)));
-    await Promise.all(this.ledger.liveTokens({ byLogin: true }).map((t) => this.#revokeToken(t, signal)));
-    const leases = this.ledger.liveLeases(this.#clock.now());
-    const tokens = this.ledger.liveTokens({ byLogin: true });
+    const kept = (l: LeaseRecord): boolean => l.kept === true;
+    const keptToken = (t: TokenRecord): boolean => [...t.leases].some((l) => l.state === 'live' && kept(l));
+    await Promise.all(this.ledger.liveLeases(this.#clock.now()).filter((l) => !kept(l)).map((l) => this.#revokeLease(l, signal)));
+    await Promise.all(this.ledger.liveTokens({ byLogin: true }).filter((t) => !keptToken(t)).map((t) => this.#revokeToken(t, signal)));
+    const live = this.ledger.liveLeases(this.#clock.now());
+    const liveTokens = this.ledger.liveTokens({ byLogin: true });
+    const leases = live.filter((l) => !kept(l));
+    const tokens = liveTokens.filter((t) => !keptToken(t));
     const missing = new Set<string>();
     for (const l of leases) if (l.token.denied.has('revoke-lease')) missing.add(POLICY_LINES['revoke-lease']);
     for (const t of tokens) if (t.denied.has('revoke-self')) missing.add(POLICY_LINES['revoke-self']);
@@ -324,6 +347,7 @@ export class VaultSession {
       tokens: { revoked: this.#revoked.tokens, notRevoked: tokens.length },
       revokeDenied: [...this.#said].some((k) => k.startsWith('revoke-lease ')),
       missingPolicy: [...missing],
+      kept: { leases: live.length - leases.length, tokens: liveTokens.length - tokens.length },
     };
   }
 
@@ -459,6 +483,7 @@ export class VaultSession {
 
   async #revokeLease(rec: LeaseRecord, signal?: AbortSignal): Promise<Outcome> {
     if (rec.state !== 'live') return 'gone';
+    if (rec.kept === true) return 'denied';
     if (rec.expiresAt !== null && rec.expiresAt <= this.#clock.now()) {
       this.ledger.leaseGone(rec);
       return 'gone';

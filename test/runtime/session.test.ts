@@ -205,6 +205,7 @@ describe('VaultSession', () => {
         tokens: { revoked: 0, notRevoked: 1 },
         revokeDenied: false,
         missingPolicy: ['path "auth/token/revoke-self" { capabilities = ["update"] }'],
+        kept: { leases: 0, tokens: 0 },
       });
       expect(vault.tokens.get(tok)!.alive).toBe(true);
       expect(log.lines().filter((l) => l['policy'] === 'path "auth/token/revoke-self" { capabilities = ["update"] }')).toHaveLength(1);
@@ -280,7 +281,7 @@ describe('VaultSession', () => {
       await session.request('app', dbRead);
       await session.request('other', dbRead);
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 3, notRevoked: 0 }, tokens: { revoked: 2, notRevoked: 0 }, revokeDenied: false, missingPolicy: [] });
+      expect(r).toEqual({ leases: { revoked: 3, notRevoked: 0 }, tokens: { revoked: 2, notRevoked: 0 }, revokeDenied: false, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.liveLeases()).toEqual([]);
       expect(vault.liveTokens()).toEqual([]);
     });
@@ -290,7 +291,7 @@ describe('VaultSession', () => {
       await session.request('app', dbRead);
       await session.request('app', dbRead);
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 2, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, revokeDenied: true, missingPolicy: [] });
+      expect(r).toEqual({ leases: { revoked: 2, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, revokeDenied: true, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.liveLeases()).toEqual([]);
     });
 
@@ -306,6 +307,17 @@ describe('VaultSession', () => {
       expect(vault.liveLeases()).toEqual([]);
     });
 
+    it('leases kept on purpose (files hold them after a failed start) are not revoked, nor the token that created them', async () => {
+      const { vault, session } = setup();
+      const held = leaseOf(await session.request('app', dbRead));
+      const unused = leaseOf(await session.request('other', dbRead));
+      expect(session.keepLeases([held, 'no-such-lease'])).toEqual({ leases: 1, tokens: 1 });
+      const r = await session.revokeAll();
+      expect(r).toMatchObject({ leases: { revoked: 1, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, kept: { leases: 1, tokens: 1 } });
+      expect({ held: vault.leases.get(held)!.alive, unused: vault.leases.get(unused)!.alive }).toEqual({ held: true, unused: false });
+      expect(vault.tokens.get(session.ledger.findLease(held)!.token.grant.token)!.alive).toBe(true);
+    });
+
     it('what Vault refuses to revoke is reported as not revoked, never as revoked', async () => {
       const { vault, session } = setup();
       await session.request('app', dbRead);
@@ -316,7 +328,7 @@ describe('VaultSession', () => {
       vault.revokeLease = failing;
       vault.revokeSelf = failing;
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 0, notRevoked: 1 }, tokens: { revoked: 0, notRevoked: 1 }, revokeDenied: false, missingPolicy: [] });
+      expect(r).toEqual({ leases: { revoked: 0, notRevoked: 1 }, tokens: { revoked: 0, notRevoked: 1 }, revokeDenied: false, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.tokens.get(tok)!.alive).toBe(true);
     });
 
