@@ -102,7 +102,7 @@ export class VaultSession {
   readonly #closing = new AbortController();
   readonly #deferredLeases = new Set<LeaseRecord>();
   readonly #deferredTokens = new Set<TokenRecord>();
-  #gate: ((leaseId: string) => boolean) | undefined;
+  #gate: CredentialGate | undefined;
   #exiting = false;
   /** "operation role" pairs whose refusal was said (once per role). */
   readonly #said = new Set<string>();
@@ -240,20 +240,28 @@ export class VaultSession {
   }
 
   /**
-   * The credential gate: whether a rendered file still holds a lease's credentials (no newer rendering succeeded).
-   * Such a lease, and the token that created it, are not released until releaseDeferred() finds them free.
+   * The credential gate: whether a lease must be kept for now, and why (a rendered file still holds its credentials;
+   * the application was not told about their replacement yet, or less than --revoke-grace ago). Such a lease, and the
+   * token that created it, are not released until releaseDeferred() finds them free.
    */
-  setCredentialGate(holds: (leaseId: string) => boolean): void {
+  setCredentialGate(holds: CredentialGate): void {
     this.#gate = holds;
   }
 
-  /** Give back a lease that was replaced (or, at exit, held): deferred while a file holds it. */
+  /** Why the gate keeps a lease now (undefined: it may go). */
+  #kept(leaseId: string): string | undefined {
+    const r = this.#gate?.(leaseId);
+    return r === true ? 'a rendered file still holds its credentials' : r === false || r === undefined ? undefined : r;
+  }
+
+  /** Give back a lease that was replaced (or, at exit, held): deferred while the gate keeps it. */
   async releaseLease(leaseId: string, signal?: AbortSignal): Promise<void> {
     const rec = this.ledger.findLease(leaseId);
     if (rec === undefined || rec.state !== 'live') return;
-    if (!this.#exiting && this.#gate?.(leaseId) === true) {
+    const why = this.#exiting ? undefined : this.#kept(leaseId);
+    if (why !== undefined) {
       this.#deferredLeases.add(rec);
-      this.#log.info({ path: rec.path }, 'replaced lease kept: a rendered file still holds its credentials');
+      this.#log.info({ path: rec.path, why }, `replaced lease kept for now: ${why}`);
       return;
     }
     const outcome = await this.#revokeLease(rec, signal);
@@ -266,7 +274,7 @@ export class VaultSession {
     if (rec === undefined || rec.state !== 'live' || !rec.grant.byLogin) return;
     if (!this.#exiting && this.#holdsAny(rec)) {
       this.#deferredTokens.add(rec);
-      this.#log.info({ role: rec.role }, 'replaced Vault token kept: a rendered file still holds credentials of its leases');
+      this.#log.info({ role: rec.role }, 'replaced Vault token kept for now: one of its leases is kept (see the lease)');
       return;
     }
     const outcome = await this.#revokeToken(rec, signal);
@@ -278,7 +286,7 @@ export class VaultSession {
     if (this.#exiting) return;
     for (const rec of [...this.#deferredLeases]) {
       if (rec.state !== 'live') this.#deferredLeases.delete(rec);
-      else if (this.#gate?.(rec.leaseId) !== true) {
+      else if (this.#kept(rec.leaseId) === undefined) {
         this.#deferredLeases.delete(rec);
         void this.#bounded((s) => this.#revokeLease(rec, s));
       }
@@ -457,8 +465,7 @@ export class VaultSession {
   }
 
   #holdsAny(rec: TokenRecord): boolean {
-    const gate = this.#gate;
-    return gate !== undefined && [...rec.leases].some((l) => l.state === 'live' && gate(l.leaseId));
+    return [...rec.leases].some((l) => l.state === 'live' && this.#kept(l.leaseId) !== undefined);
   }
 
   // ---- requests and leases -----------------------------------------------------------------------------------------
@@ -588,6 +595,12 @@ export class VaultSession {
     return p;
   }
 }
+
+/**
+ * Whether a lease must be kept for now: why (a reason), or true (a rendered file holds its credentials); false or
+ * undefined when it may be released.
+ */
+export type CredentialGate = (leaseId: string) => string | boolean | undefined;
 
 /** A renewal refused by policy, as the lease scheduler reads it: not renewable, `durationSec` left from `sentAt`. */
 function notRenewable(durationSec: number, sentAt: number): Renewal {

@@ -110,7 +110,7 @@ describe('Vault holdings', () => {
     await clock.advance(10 * SEC); // past the grace (5 s)
     expect(clock.now()).toBeLessThan(first!.expiresAt);
     expect(first!.revoked).toBe(false);
-    expect(logs.records().filter((r) => r['msg'] === 'replaced lease kept: a rendered file still holds its credentials')).toHaveLength(1);
+    expect(logs.records().filter((r) => r['msg'] === 'replaced lease kept for now: a rendered file still holds its credentials')).toHaveLength(1);
     held = false;
     session.releaseDeferred();
     await clock.advance(1);
