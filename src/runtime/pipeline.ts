@@ -115,8 +115,9 @@ export class Pipeline {
 
   /** The std.extVar inputs of a template from the current values. */
   inputFor(tmpl: TemplateConfig): { secrets: Record<string, unknown>; leases: Record<string, LeaseFacts> } {
-    const secrets: Record<string, unknown> = {};
-    const leases: Record<string, LeaseFacts> = {};
+    // Without a prototype: a secret named "__proto__" is a field like any other, never the object's prototype.
+    const secrets = Object.create(null) as Record<string, unknown>;
+    const leases = Object.create(null) as Record<string, LeaseFacts>;
     for (const { name, spec } of tmpl.secrets) {
       const f = this.values.get(spec.raw);
       if (f === undefined) throw new TemplateError(tmpl.template, `secret "${spec.raw}" has no value yet`);
