@@ -101,10 +101,13 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
 
   // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (no secrets in
-  // environment variables); exe commands run as --exe-user when tconfd runs as root.
+  // environment variables); exe commands run as --exe-user when tconfd runs as root, and do not get the variables
+  // that env: secrets read either (another user's process: those values are secrets of the configuration).
   const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command, the hooks and exe secrets');
+  const envSecrets = [...config.secrets.values()].flatMap((s) => (s.backend === 'env' ? [s.name] : []));
+  const exeEnv = Object.fromEntries(Object.entries(cmdEnv).filter(([name]) => !envSecrets.includes(name)));
   let exeUser;
   try {
     exeUser = [...config.secrets.values()].some((s) => s.backend === 'exe') ? resolveExeUser(settings.exeUser) : undefined;
@@ -114,7 +117,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   const sources: SourceRegistry & { vault?: VaultSource } = {
     env: new EnvSource(io.env, clock),
     file: new FileSource(clock, { maxBytes: settings.maxSecretBytes }),
-    exe: new ExeSource({ clock, env: cmdEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
+    exe: new ExeSource({ clock, env: exeEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
   };
   // Loaded only when needed (startup time and memory): the Vault stack (undici) for vault secrets, and the
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.

@@ -70,6 +70,24 @@ describe('no secret in a child environment, a message, --check or the command li
     expect(readFileSync(join(p.out, 'seen.txt'), 'utf8')).toBe('[][][][kept]\n');
   });
 
+  it('exe secret commands do not get the variables env: secrets read (the command and the hooks still do)', async () => {
+    const p = tmp.make({
+      'conf/app.json': {
+        'app.jsonnet': {
+          dir: '../out',
+          secrets: { 'env:str:DB_PASSWORD': 'pw', "exe:str:/bin/sh -c 'echo \"[$DB_PASSWORD][$PLAIN]\"'": 'seen' },
+          hooks: { ready: "/bin/sh -c 'echo \"[$DB_PASSWORD]\" > hook.txt'" },
+        },
+      },
+      'conf/app.jsonnet': "{ 'seen.txt': std.extVar('secrets').seen, 'pw.txt': std.extVar('secrets').pw }",
+    });
+    const r = await p.tconfd(['--once'], { env: { DB_PASSWORD: 'pw-2b9e41', PLAIN: 'kept' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'seen.txt'), 'utf8')).toBe('[][kept]\n');
+    expect(readFileSync(join(p.out, 'pw.txt'), 'utf8')).toBe('pw-2b9e41\n');
+    expect(readFileSync(join(p.root, 'hook.txt'), 'utf8')).toBe('[pw-2b9e41]\n');
+  });
+
   it("a failing exe command's stderr is never shown: it may echo a secret", async () => {
     const p = tmp.make(
       oneTemplate(
