@@ -1,9 +1,11 @@
 /**
  * Scenario 4: the Vault token of a JWT login (token_ttl 2 s, token_max_ttl 5 s) is renewed, then replaced by a fresh
  * login as it nears its max TTL; the leases the old token created are obtained again with the new token (and
- * rendered) before the old token is revoked, so the secrets keep working. The grace (300 ms) is shorter than what
- * is left of the old token when it is replaced (≥ 0.6 s with these TTLs), as with real TTLs (minutes or hours): the
- * replaced lease is revoked by tconfd with the old token, then the old token ends.
+ * rendered) before the old token is revoked, so the secrets keep working. The replaced lease is released with the
+ * old token after --revoke-grace (300 ms), then the old token ends. With TTLs of seconds (real ones are minutes or
+ * hours), the old token may reach its max TTL before that release on a loaded machine or a slow database: Vault
+ * then answers the release with 403 (the token is gone) and the lease has already ended with its token. The tests
+ * accept that 403 and check what a user sees: working secrets, no error, no lease left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, tempDirs } from '../support/files.js';
@@ -128,8 +130,15 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
     rendered.push(await t.waitForFile(out));
     expect(t.running).toBe(true);
     expect(t.logs((l) => l.level >= 50)).toEqual([]);
-    // Replaced leases are revoked with the token that obtained them, which may do so (before it is revoked itself).
-    expect(t.logs(/^release of .* failed/)).toEqual([]);
+    // Replaced leases are released with the token that obtained them (its policy grants sys/leases/revoke). The only
+    // refusal accepted is a 403 for a token that reached its max TTL first: its leases ended with it (checked above:
+    // one live lease), and a refusal of another kind, or a lease left alive, fails the test.
+    for (const l of t.logs(/^release of .* failed/)) expect(l['status'], JSON.stringify(l)).toBe(403);
+    if (world.standin) {
+      // The stand-in tells the two 403s apart: a policy denial names the token, a dead token names none.
+      const denied = world.standin.requests.filter((q) => q.path === 'sys/leases/revoke' && q.status === 403);
+      expect(denied.filter((q) => q.tokenAccessor !== undefined)).toEqual([]);
+    }
     expect(await t.stop()).toEqual({ code: 0, signal: null });
   });
 });
