@@ -66,7 +66,7 @@ describe.concurrent('auth methods', () => {
     secrets.push(first.secrets.self!.id);
     // The kubelet rotates the projected token: the next login must use the new one.
     writeFileSync(tokenFile, sa[1]!);
-    const text = await t.waitForFile(paths(root).file(), (c) => c.includes(uids[1]!), { timeoutMs: 8000 });
+    const text = await t.waitForFile(paths(root).file(), (c) => c.includes(uids[1]!));
     const second = JSON.parse(text) as Rendered;
     secrets.push(second.secrets.self!.id);
     expect(second.secrets.self!.id).not.toBe(first.secrets.self!.id);

@@ -61,7 +61,7 @@ describe('Vault unreachable for a while', () => {
     await standin.goDown();
     const downAt = Date.now();
     // The periodic KV reads fail: tconfd notices...
-    await t.waitForLog((l) => l.level >= 40, { from, timeoutMs: 4000 });
+    await t.waitForLog((l) => l.level >= 40, { from });
     // ...and for ~5 s the file stays byte-identical, with the same mtime and inode, and tconfd stays up.
     while (Date.now() < downAt + 5000) {
       expect(snapshot(out)).toEqual(before);
@@ -70,20 +70,25 @@ describe('Vault unreachable for a while', () => {
     }
     expect(t.logs((l) => l.level >= 40, 0).length).toBeGreaterThanOrEqual(2);
     await standin.comeBack();
-    const backAt = Date.now();
 
-    // A value written after the outage is rendered promptly: retries are bounded by --vault-retry-max (500 ms),
-    // they do not back off further and further during the outage.
+    // Retries during the outage were bounded by --vault-retry-max (500 ms): they did not back off further and further,
+    // so a value written after the outage is rendered at the next read. (The delays tconfd chose, from its log: a
+    // check of its policy that does not depend on how fast this machine is.)
+    const delays = [
+      ...t.logs((l) => typeof l['retryInMs'] === 'number').map((l) => l['retryInMs'] as number),
+      ...t.logs(/retrying in \d+ ms$/).map((l) => Number(/retrying in (\d+) ms$/.exec(l.msg)![1])),
+    ];
+    expect(delays.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(500);
     values.push(marker('kv-after'));
     await kv(world, 'app', { password: values[1] });
-    const text = await t.waitForFile(out, (c) => c.includes(values[1]!), { timeoutMs: 6000 });
+    const text = await t.waitForFile(out, (c) => c.includes(values[1]!));
     rendered.push(text);
     const r = JSON.parse(text) as Rendered;
     const first = JSON.parse(rendered[0]!) as Rendered;
     expect(r.secrets.kv.data.password).toBe(values[1]);
     // The database lease outlived the outage: same credentials, still renewable.
     expect(r.secrets.db).toEqual(first.secrets.db);
-    expect(Date.now() - backAt).toBeLessThan(2000);
     expect(t.running).toBe(true);
     expect(t.logs((l) => l.level >= 60)).toEqual([]);
   });

@@ -128,15 +128,15 @@ describe('a busy tconfd at --log-level trace', () => {
     badBlob = bad.blob;
     const from = t.lines.length;
     await kv(world, 'app', bad);
-    await t.waitForLog((l) => l.msg === 'rendering failed: the previous files stay in place', { from, timeoutMs: 4000 });
-    await t.waitForFile(dir.file('app.json'), (c) => c.includes(bad.password), { timeoutMs: 4000 });
+    await t.waitForLog((l) => l.msg === 'rendering failed: the previous files stay in place', { from });
+    await t.waitForFile(dir.file('app.json'), (c) => c.includes(bad.password));
     expect(readFileSync(dir.file('port.txt'), 'utf8')).toBe('5432\n');
     // The database lease is replaced at its max TTL, the token too; the command is reloaded.
-    const replaced = JSON.parse(await t.waitForFile(dir.file('app.json'), (c) => !c.includes(first.db.username), { timeoutMs: 8000 })) as App;
+    const replaced = JSON.parse(await t.waitForFile(dir.file('app.json'), (c) => !c.includes(first.db.username))) as App;
     // What the collector may have missed between two reads: the first and the replacing credentials.
     for (const app of [first, replaced]) for (const v of [app.db.password, app.token, app.password]) secrets.add(v);
-    await waitFor('a second JWT login', () => t.logs('logged in to Vault').length >= 2, { timeoutMs: 5000, detail: () => t.tail() });
-    await waitFor('a reload of the command', () => readFileSync(recorder, 'utf8').includes('SIGHUP'), { timeoutMs: 4000 });
+    await waitFor('a second JWT login', () => t.logs('logged in to Vault').length >= 2, { detail: () => t.tail() });
+    await waitFor('a reload of the command', () => readFileSync(recorder, 'utf8').includes('SIGHUP'));
     expect(t.running).toBe(true);
     expect(await t.stop()).toEqual({ code: 0, signal: null });
     expect(t.logs('leases and tokens revoked')).toHaveLength(1);
