@@ -136,9 +136,10 @@ describe.concurrent('auth methods', () => {
   });
 
   it('token: --vault-token-file, with -D: the token is renewed, never revoked', async () => {
-    // A 10 s token: renewed within its first 7.3 s (the first renewal is spread over 7-73 % of the TTL), and however
-    // slowly tconfd starts on a loaded machine, its lookup-self still sees seconds left (not a TTL rounded down to 0).
-    const token = (await createToken(world.target, { policies: ['app'], ttl: 10 })).token;
+    // A 20 s token: renewed within its first 14.6 s (the first renewal is spread over 7-73 % of the TTL), and however
+    // slowly tconfd starts on a loaded machine (6 s to the first rendering was seen), its lookup-self still sees
+    // seconds left (not a TTL rounded down to 0) and it renews the token before it expires.
+    const token = (await createToken(world.target, { policies: ['app'], ttl: 20 })).token;
     secrets.push(token);
     const root = tmp.make({ ...projectFiles({ 'vault:app:secret/data/app': 'kv' }), 'token': token + '\n' });
     const t = startTconfd(['-d', paths(root).conf, '-D', '-u', world.addr, '--vault-token-file', join(root, 'token')]);

@@ -93,7 +93,7 @@ describe('a renewable database lease', () => {
     seenFiles.push(changed);
     // When tconfd wrote it (its log, not when this test happened to look): before the old lease reached its max_ttl
     // (20 s after it was issued).
-    const changedAt = t.logs('template rendered: files changed')[0]!.time;
+    const changedAt = (await t.waitForLog('template rendered: files changed')).time;
     expect(changedAt, timeline()).toBeLessThan(firstIssuedAt + 20_000);
     for (const id of await liveLeases(world, 'database/creds/short')) seenIds.add(id);
     const renewed = t.logs((l) => l.msg === 'renewed' && l['holding'] === 'vault:app:database/creds/short');
@@ -121,7 +121,7 @@ describe('a renewable database lease', () => {
     const o = standin.leases().find((l) => l.id === old!.id)!;
     // Released by tconfd (not expired) after the grace: at least 1 s after the new credentials were rendered.
     expect(t.logs('expires within the grace; not released'), timeline()).toEqual([]);
-    const renderedAt = t.logs('template rendered: files changed')[0]!.time;
+    const renderedAt = (await t.waitForLog('template rendered: files changed')).time;
     expect(o.revokedAt! - renderedAt, timeline()).toBeGreaterThanOrEqual(950);
     expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
     expect(standin.count({ method: 'PUT', path: 'sys/leases/revoke' })).toBeGreaterThanOrEqual(1);

@@ -116,7 +116,7 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
     // Obtained again with the new token, and rendered (tconfd's log: the first rendering after that lease was issued),
     // before the old token was revoked...
     expect(replacement!.issuedAt).toBeLessThan(oldTk.revokedAt!);
-    const renderedAt = t.logs((l) => l.msg === 'template rendered: files changed' && l.time >= replacement!.issuedAt)[0]?.time;
+    const renderedAt = (await t.waitForLog((l) => l.msg === 'template rendered: files changed' && l.time >= replacement!.issuedAt)).time;
     expect(renderedAt).toBeLessThan(oldTk.revokedAt!);
     // ...which tconfd did itself (auth/token/revoke-self), before the token's max TTL.
     const revokeSelf = standin.requests.filter((q) => q.tokenAccessor === oldTk.accessor && q.path === 'auth/token/revoke-self');

@@ -224,7 +224,8 @@ describe('ChildSupervisor', () => {
   it("with restart 'on-failure', restarts a crashing child with growing delays and gives up after maxRestarts", async () => {
     const sup = supervisor(
       { RECORDER_CRASH_AFTER_MS: '0', RECORDER_CRASH_CODE: '2' },
-      { restart: 'on-failure', maxRestarts: 3, restartWindowMs: 60_000, backoff: { initialMs: 50, maxMs: 1_000 } },
+      // maxMs 60 s: a child up longer than maxMs resets the backoff, and a loaded machine can take a second to start one.
+      { restart: 'on-failure', maxRestarts: 3, restartWindowMs: 60_000, backoff: { initialMs: 50, maxMs: 60_000 } },
     );
     const restarts: ChildRestartInfo[] = [];
     sup.on('restart', (i) => restarts.push(i));
