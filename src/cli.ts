@@ -7,7 +7,12 @@ import { main } from './main.js';
 const env = { ...process.env };
 for (const name of (globalThis as { __tconfdAddedEnv?: string[] }).__tconfdAddedEnv ?? []) delete env[name];
 
-main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env }).then(
+const setCommandLine = (args: readonly string[]): void => {
+  // Node rewrites the whole argv area, which is what /proc/PID/cmdline shows.
+  process.title = [...process.argv.slice(0, 2), ...args].join(' ');
+};
+
+main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, setCommandLine }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -3,7 +3,6 @@
  * Exit codes: 0 success, 1 runtime failure (a secret or template at startup), 2 bad usage or configuration; with a
  * supervised command, the command's own status (128+N when it died of signal N).
  */
-import { createHash } from 'node:crypto';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
@@ -12,7 +11,7 @@ import { createLogger, type Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { Renderer } from './render/index.js';
 import type { VaultWiring } from './daemon.js';
-import { EnvSource, ExeSource, FileSource, type SourceRegistry } from './sources/index.js';
+import { EnvSource, ExeSource, FileSource, resolveExeUser, type SourceRegistry } from './sources/index.js';
 import type { VaultSource } from './sources/vault.js';
 import { childEnv } from './supervisor/env.js';
 import { Metrics } from './supervisor/health.js';
@@ -26,6 +25,8 @@ export interface MainIO {
   readonly stderr: NodeJS.WritableStream;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock?: Clock;
+  /** Replaces what /proc/PID/cmdline and ps show for this process (cli.ts: process.title). */
+  readonly setCommandLine?: (args: readonly string[]) => void;
 }
 
 /** A failure that ends tconfd with one line on stderr. */
@@ -50,6 +51,7 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   }
   const settings = cli.settings;
   const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: io.stderr });
+  warnCredentialArgument(args, settings, logger, io);
   try {
     return await run(settings, logger, io);
   } catch (err) {
@@ -82,10 +84,21 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
     }
   }
 
+  // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (no secrets in
+  // environment variables); exe commands run as --exe-user when tconfd runs as root.
+  const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
+  const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
+  if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command, the hooks and exe secrets');
+  let exeUser;
+  try {
+    exeUser = [...config.secrets.values()].some((s) => s.backend === 'exe') ? resolveExeUser(settings.exeUser) : undefined;
+  } catch (err) {
+    throw new Exit(2, (err as Error).message);
+  }
   const sources: SourceRegistry & { vault?: VaultSource } = {
     env: new EnvSource(io.env, clock),
-    file: new FileSource(clock),
-    exe: new ExeSource({ clock, env: io.env }),
+    file: new FileSource(clock, { maxBytes: settings.maxSecretBytes }),
+    exe: new ExeSource({ clock, env: cmdEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
   };
   // Loaded only when needed (startup time and memory): the Vault stack (undici) for vault secrets, and the
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
@@ -105,12 +118,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
-  // The command and the hooks get tconfd's environment minus Vault credentials (seed 003: no secrets in env vars).
-  const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
-  const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
-  if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command and hooks');
-
-  const renderer = new Renderer({ jpaths: settings.jpaths, logger });
+  const renderer = new Renderer({ jpaths: settings.jpaths, logger, confine: settings.confine });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // Leases and tokens obtained for nothing (--check, or a start that fails after fetching) are given back; the
@@ -148,11 +156,17 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
 
   if (settings.check) {
+    // What a rendering would do to each file, and its size: never a digest (a digest of a short secret, a PIN, is
+    // reversed by brute force).
     for (const [t, files] of plans) {
-      for (const f of files) {
-        const hash = createHash('sha256').update(f.content).digest('hex').slice(0, 12);
-        io.stdout.write(`${f.path}\t${f.content.length} bytes\tsha256:${hash}\t(${t.template})\n`);
+      let status;
+      try {
+        status = await renderer.compare(t, files);
+      } catch (err) {
+        await giveBack();
+        throw new Exit(1, (err as Error).message);
       }
+      files.forEach((f, i) => io.stdout.write(`${f.path}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
     await giveBack();
@@ -189,6 +203,22 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   }
   const { runDaemon } = await daemonModule;
   return runDaemon({ settings, logger, clock, pipeline, vault, childEnv: cmdEnv, metrics });
+}
+
+/**
+ * rconfd's `-T <the JWT itself>`: a credential on the command line can be read by every process of the machine
+ * (/proc/PID/cmdline, ps). Said at warn, and hidden from what tconfd's command line shows from now on.
+ */
+function warnCredentialArgument(args: readonly string[], settings: Settings, logger: Logger, io: MainIO): void {
+  const value = settings.auth.jwtEnv;
+  if (value === undefined || io.env[value] !== undefined) return;
+  const looksLikeName = /^[A-Za-z_][A-Za-z0-9_]*$/.test(value);
+  if (!looksLikeName) io.setCommandLine?.(args.map((a) => a.split(value).join('[hidden]')));
+  logger.warn(
+    looksLikeName
+      ? `-T ${value}: there is no such environment variable, so the value itself is used as the JWT; a credential on the command line is visible to every process (/proc/PID/cmdline, ps): export the JWT in a variable and pass its name, or use -t FILE`
+      : '-T is given the JWT itself: a credential on the command line is visible to every process (/proc/PID/cmdline, ps) and in shell histories; export it in a variable and pass its name (-T NAME), or use -t FILE',
+  );
 }
 
 async function runReadyHooks(pipeline: Pipeline, logger: Logger, hookEnv: Readonly<Record<string, string>>): Promise<void> {

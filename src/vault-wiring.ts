@@ -37,6 +37,7 @@ export function setUpVault(opts: {
     skipVerify: v.skipVerify,
     timeoutMs: v.timeoutMs,
     retry: v.retry,
+    maxResponseBytes: settings.maxSecretBytes,
     clock,
     logger,
   });

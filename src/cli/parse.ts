@@ -4,6 +4,7 @@
  */
 import yargs from 'yargs';
 import { parseDuration, parseWait } from '../duration.js';
+import { parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
 
@@ -40,8 +41,11 @@ function builder(version: string) {
       dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
       jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
       once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
-      check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with its size and a sha256 prefix', group: 'Templates:' },
+      check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
       daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
+      confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
+      'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
+      'exe-user': { type: 'string', requiresArg: true, describe: 'User (name or uid[:gid]) that exe secret commands run as when tconfd runs as root', default: 'nobody', group: 'Templates:' },
 
       'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
       'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
@@ -80,7 +84,7 @@ function builder(version: string) {
       'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
     })
     .example('$0 -d examples/quickstart/tconfd.d --once', 'render every template once and exit')
-    .example('$0 -d /etc/tconfd --check', 'show what would be written (sizes and hashes, never content)')
+    .example('$0 -d /etc/tconfd --check', 'show what would be written: new, changed or unchanged, and sizes (never content)')
     .example('$0 -d /etc/tconfd -u https://vault:8200 -- myapp --flag', 'render, start myapp, keep secrets fresh, reload myapp on change')
     .example('$0 -T CI_JOB_JWT -l auth/jwt/login --once', 'GitLab CI: log in with the job JWT, render, exit')
     .example('$0 -D -r 3', 's6 service: daemon mode with readiness on fd 3')
@@ -149,6 +153,14 @@ function duration(flag: string, v: unknown): number {
   }
 }
 
+function size(flag: string, v: unknown): number {
+  try {
+    return parseSize(String(v));
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
 function signal(flag: string, v: unknown): NodeJS.Signals {
   const s = String(v).toUpperCase();
   const name = s.startsWith('SIG') ? s : `SIG${s}`;
@@ -168,6 +180,14 @@ function positiveInt(flag: string, v: unknown, min = 0): number {
 function commaList(v: unknown): string[] {
   const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
   return items.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function exeUser(v: unknown): string {
+  const user = String(v).trim();
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(user)) {
+    throw new UsageError(`--exe-user: "${String(v)}" is not a user name or uid[:gid]`);
+  }
+  return user;
 }
 
 /** rconfd's VAULT_URL ends in /v1; VAULT_ADDR does not. */
@@ -241,6 +261,9 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
     check,
     daemon: a.daemon === true,
     command,
+    confine: a.confine === true,
+    maxSecretBytes: size('max-secret-size', a['max-secret-size']),
+    exeUser: exeUser(a['exe-user']),
     logLevel,
     logFormat,
     vault: {

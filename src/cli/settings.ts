@@ -65,6 +65,12 @@ export interface Settings {
   readonly daemon: boolean;
   /** The command to supervise (after --), empty for none. */
   readonly command: readonly string[];
+  /** --confine: templates may not write absolute output paths unless they say "confine": false. */
+  readonly confine: boolean;
+  /** --max-secret-size: the most bytes one secret may have (a Vault answer, a file, an exe's output). */
+  readonly maxSecretBytes: number;
+  /** --exe-user: who exe secret commands run as when tconfd runs as root (a user name or uid[:gid]). */
+  readonly exeUser: string;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly vault: VaultSettings;

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { splitArgv } from './argv.js';
+import { JsonTextError, parseJsonConfig } from './json.js';
 import { ConfigFileSchema, type TemplateEntry } from './schema.js';
 import { parseSecretPath, SecretPathError, type SecretSpec } from './secret-path.js';
 import { substitute, SubstitutionError } from './subst.js';
@@ -36,6 +37,8 @@ export interface TemplateConfig {
   readonly secrets: readonly TemplateSecret[];
   readonly hooks: { readonly modified?: readonly string[]; readonly ready?: readonly string[] };
   readonly onChange: OnChange | undefined;
+  /** "confine": absolute output paths refused (undefined: the --confine default). */
+  readonly confine: boolean | undefined;
 }
 
 export interface LoadedConfig {
@@ -103,17 +106,18 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 }
 
 function parseFile(path: string, shown: string): Record<string, TemplateEntry> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new ConfigError(`${shown}: cannot read: ${errnoText(err)}`);
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonConfig(bytes);
   } catch (err) {
-    throw new ConfigError(`${shown}: not valid JSON: ${jsonErrorText(err, text)}`);
+    if (err instanceof JsonTextError) throw new ConfigError(`${shown}: not valid JSON: ${err.message}`);
+    throw err;
   }
   const result = ConfigFileSchema.safeParse(json);
   if (!result.success) {
@@ -128,8 +132,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const where = keyPath(path);
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
-    const expected = path[path.length - 1] === 'hooks' ? 'modified, ready' : 'dir, mode, user, secrets, hooks, on_change';
-    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (expected ${expected})`;
+    const expected = path[path.length - 1] === 'hooks' ? 'modified, ready' : 'dir, mode, user, secrets, confine, hooks, on_change';
+    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (expected ${expected})`;
+  } else if (issue.code === 'invalid_key') {
+    message = `key: ${issue.issues[0]?.message ?? issue.message}`;
   } else if (issue.code === 'invalid_type') {
     message = `must be ${article(issue.expected === 'record' ? 'object' : issue.expected)}`;
   } else if (issue.code === 'invalid_value' && 'values' in issue) {
@@ -145,7 +151,7 @@ function article(expected: string): string {
 /** `"app.jsonnet".secrets."vault:x"` style: the first key (template) and map keys quoted, field names bare. */
 function keyPath(path: string[]): string {
   return path
-    .map((p, i) => (i === 0 || (i === 2 && path[1] === 'secrets') ? `"${p}"` : p))
+    .map((p, i) => (i === 0 || (i === 2 && path[1] === 'secrets') ? JSON.stringify(p) : p))
     .join('.');
 }
 
@@ -227,6 +233,7 @@ function toTemplate(
     secrets,
     hooks,
     onChange: entry.on_change,
+    confine: entry.confine,
   };
 }
 
@@ -236,46 +243,4 @@ function errnoText(err: unknown): string {
   if (e?.code === 'EACCES') return 'permission denied';
   if (e?.code === 'ENOTDIR') return 'not a directory';
   return e?.code ?? String((err as Error)?.message ?? err);
-}
-
-/** A JSON.parse error as line:column, without echoing the text (config files are not secret, but stay terse). */
-function jsonErrorText(err: unknown, text: string): string {
-  const pos = jsonErrorPosition((err as Error).message, text);
-  if (pos !== undefined) {
-    const before = text.slice(0, pos);
-    const line = before.split('\n').length;
-    const column = pos - before.lastIndexOf('\n');
-    return `syntax error at line ${line}, column ${column}`;
-  }
-  return /Unexpected end/.test((err as Error).message) ? 'unexpected end of input' : 'syntax error';
-}
-
-/**
- * Offset of a JSON syntax error. Node 20 gives "at position N" for most errors but not for "Unexpected token 'x', ..."
- * (a trailing comma in an array, a quote or a comment): then it is where the shortest prefix that cannot be completed
- * into valid JSON ends.
- */
-function jsonErrorPosition(message: string, text: string): number | undefined {
-  const m = /position (\d+)/.exec(message);
-  if (m) return Number(m[1]);
-  if (!/^Unexpected token/.test(message)) return undefined;
-  const broken = (length: number): boolean => {
-    try {
-      JSON.parse(text.slice(0, length));
-      return false;
-    } catch (e) {
-      const msg = (e as Error).message;
-      const at = /position (\d+)/.exec(msg);
-      // an error at the very end of the prefix, or a premature end, may be fixed by what follows
-      return !/Unexpected end/.test(msg) && (at === null || Number(at[1]) < length);
-    }
-  };
-  let lo = 0;
-  let hi = text.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (broken(mid)) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo > 0 ? lo - 1 : undefined;
 }

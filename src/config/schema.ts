@@ -4,14 +4,15 @@
  */
 import { z } from 'zod';
 
+/** A string of the config: a NUL character would cut a path or a command short, so none is accepted. */
+const text = () => z.string().refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+
 export const HooksSchema = z
   .strictObject({
-    modified: z
-      .string()
+    modified: text()
       .optional()
       .describe('Command run (without a shell) after a rendering that changed at least one file of this template'),
-    ready: z
-      .string()
+    ready: text()
       .optional()
       .describe('Command run (without a shell) once, after the first complete rendering of all templates'),
   })
@@ -19,24 +20,33 @@ export const HooksSchema = z
 
 export const TemplateSchema = z
   .strictObject({
-    dir: z
-      .string()
+    dir: text()
       .optional()
       .describe('Directory for the relative output paths of the template; ${VAR} and ${VAR:-default} are substituted'),
     mode: z
       .string()
-      .regex(/^0?[0-7]{3,4}$/, 'must be an octal file mode such as "0640"')
+      .regex(/^0?[0-7]{3}$/, {
+        error: (issue) =>
+          /^0?[1-7][0-7]{3}$/.test(String(issue.input))
+            ? 'must not set the setuid, setgid or sticky bit (4000, 2000, 1000) on files that hold secrets'
+            : 'must be an octal file mode such as "0640"',
+      })
       .optional()
-      .describe('Octal mode of the generated files (default "0600": they hold secrets)'),
-    user: z
-      .string()
+      .describe('Octal mode of the generated files (default "0600": they hold secrets); no setuid, setgid or sticky bit'),
+    user: text()
       .optional()
       .describe('Owner of the generated files: a user name or uid[:gid], applied when tconfd runs as root'),
     secrets: z
-      .record(z.string(), z.string().min(1, 'must be a non-empty name'))
+      .record(text(), text().min(1, 'must be a non-empty name'))
       .optional()
       .describe(
         'Secret path (BACKEND:ARGS:PATH, ${VAR} substituted) -> name under which the value appears in std.extVar("secrets")',
+      ),
+    confine: z
+      .boolean()
+      .optional()
+      .describe(
+        'Refuse absolute output paths: every file of the template must resolve inside "dir" (default: --confine; relative paths are always confined)',
       ),
     hooks: HooksSchema.optional(),
     on_change: z
@@ -47,7 +57,7 @@ export const TemplateSchema = z
   .describe('One Jsonnet template (multi-file output: each top-level key is a file to write)');
 
 export const ConfigFileSchema = z
-  .record(z.string().min(1), TemplateSchema)
+  .record(text().min(1), TemplateSchema)
   .describe('A tconfd (rconfd-compatible) config file: template path (absolute or relative to --dir) -> settings');
 
 export type TemplateEntry = z.infer<typeof TemplateSchema>;

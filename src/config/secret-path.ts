@@ -10,8 +10,11 @@ import { splitArgv } from './argv.js';
 export type Backend = 'vault' | 'env' | 'file' | 'exe';
 export const BACKENDS: readonly Backend[] = ['vault', 'env', 'file', 'exe'];
 
-/** How a text value becomes a Jsonnet value: `str` keeps the text, `js` parses it as JSON. */
-export type Format = 'str' | 'js';
+/**
+ * How a value becomes a Jsonnet value: `str` keeps the text, `js` parses it as JSON (both refuse bytes that are not
+ * UTF-8), `b64` gives the raw bytes as base64 (file and exe only: keystores, DER files, anything binary).
+ */
+export type Format = 'str' | 'js' | 'b64';
 
 export type VaultMethod = 'GET' | 'POST' | 'PUT' | 'LIST';
 export const VAULT_METHODS: readonly VaultMethod[] = ['GET', 'POST', 'PUT', 'LIST'];
@@ -63,7 +66,7 @@ export class SecretPathError extends Error {
   override readonly name = 'SecretPathError';
 }
 
-const FORMATS: readonly Format[] = ['str', 'js'];
+const FORMATS: readonly Format[] = ['str', 'js', 'b64'];
 
 /**
  * Parse one secret path. Throws SecretPathError with a message meant to follow the quoted path, e.g.
@@ -111,6 +114,9 @@ export function parseSecretPath(raw: string): SecretSpec {
       noKwargs(backend, kwargs);
       const format = onlyFormat(backend, args);
       if (backend === 'env') {
+        if (format === 'b64') {
+          throw new SecretPathError('has format "b64", which only file and exe take (an environment variable is text)');
+        }
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(path)) {
           throw new SecretPathError(`names "${path}", which is not an environment variable name`);
         }
@@ -132,7 +138,9 @@ function noKwargs(backend: string, kwargs: [string, string][]): void {
 function parseFormat(backend: string, arg: string | undefined): Format {
   if (arg === undefined || !(FORMATS as readonly string[]).includes(arg)) {
     throw new SecretPathError(
-      `has format "${arg ?? ''}" (expected ${backend}:str:... or ${backend}:js:...)`,
+      backend === 'env'
+        ? `has format "${arg ?? ''}" (expected env:str:... or env:js:...)`
+        : `has format "${arg ?? ''}" (expected ${backend}:str:..., ${backend}:js:... or ${backend}:b64:...)`,
     );
   }
   return arg as Format;

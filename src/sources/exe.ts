@@ -1,25 +1,41 @@
 import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
-import { decode } from './text.js';
+import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
+import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';
+import { decodeBytes, tooLarge } from './text.js';
 import { SecretFetchError, type Fetched, type SecretSource } from './types.js';
+
+/** Most stderr bytes kept (only counted: stderr is never shown, it may carry a secret). */
+const MAX_STDERR_BYTES = 64 * 1024;
 
 export interface ExeSourceOptions {
   readonly clock: Clock;
-  /** Environment of the command (tconfd's own). */
+  /**
+   * Environment of the command: the same reduced environment as the hooks and the supervised command (tconfd's own
+   * minus the Vault credentials, see supervisor/env.ts).
+   */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Run the command as this user (when tconfd runs as root: --exe-user, nobody by default). */
+  readonly user?: { readonly name: string; readonly owner: Owner } | undefined;
+  /** Most bytes of output (--max-secret-size). */
+  readonly maxBytes?: number;
   /** Default 30 s. */
   readonly timeoutMs?: number;
 }
 
 /**
- * `exe:str|js[,static|dynamic]:/abs/cmd args`: runs the command without a shell, trims its stdout and parses that as
- * JSON for js (rconfd parsed the untrimmed output). A non-zero exit is an error carrying the last line of stderr.
+ * `exe:str|js|b64[,static|dynamic]:/abs/cmd args`: runs the command without a shell and takes its stdout: trimmed
+ * text for str, parsed after trimming for js (rconfd parsed the untrimmed output), the raw bytes as base64 for b64.
+ * Output beyond the size limit kills the command and is an error. A failure says how the command ended, never what it
+ * wrote on stderr (it may echo a secret).
  */
 export class ExeSource implements SecretSource<ExeSecretSpec> {
   constructor(private readonly opts: ExeSourceOptions) {}
 
   async fetch(spec: ExeSecretSpec, signal?: AbortSignal): Promise<Fetched> {
     const timeout = this.opts.timeoutMs ?? 30_000;
+    const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_SECRET_BYTES;
+    const user = this.opts.user;
     const { execa } = await import('execa'); // loaded on first use: most configs have no exe secret
     const result = await execa(spec.command, spec.args, {
       reject: false,
@@ -28,31 +44,63 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       env: this.opts.env as Record<string, string>,
       extendEnv: false,
       stdin: 'ignore',
+      encoding: 'buffer',
       stripFinalNewline: false,
-      maxBuffer: 16 * 1024 * 1024,
+      maxBuffer: { stdout: maxBytes, stderr: MAX_STDERR_BYTES },
+      ...(user !== undefined ? { uid: user.owner.uid, gid: user.owner.gid } : {}),
     });
+    const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
     if (result.timedOut) {
       throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s`);
     }
-    if (result.failed) {
-      const err = result as unknown as { code?: string; exitCode?: number; signal?: string; stderr?: string };
-      if (err.code === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
-      if (err.code === 'EACCES') throw new SecretFetchError(spec.raw, `command ${spec.command} is not executable`);
-      const last = lastLine(String(err.stderr ?? ''));
-      const how = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode ?? '?'}`;
-      throw new SecretFetchError(spec.raw, `command ${how}${last ? `: ${last}` : ''}`);
+    if (result.isMaxBuffer) {
+      if (result.stdout.length >= maxBytes) throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
+      throw new SecretFetchError(spec.raw, `command wrote more than ${MAX_STDERR_BYTES / 1024} KiB on stderr and was stopped (not shown)`);
     }
-    const text = String(result.stdout).trim();
+    if (result.failed) {
+      const err = result as unknown as { code?: string; exitCode?: number; signal?: string; stderr?: Uint8Array };
+      if (err.code === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+      if (err.code === 'EACCES') throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as])}`);
+      const how = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode ?? '?'}`;
+      throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(err.stderr)])}`);
+    }
     return {
-      value: decode(spec.raw, text, spec.format),
+      value: decodeBytes(spec.raw, result.stdout, spec.format, { trim: true }),
       lifetime: spec.refresh === 'dynamic' ? { kind: 'dynamic' } : { kind: 'static' },
       fetchedAt: this.opts.clock.now(),
     };
   }
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const line = lines[lines.length - 1] ?? '';
-  return line.length > 300 ? line.slice(0, 300) + '…' : line;
+function notes(items: readonly (string | undefined)[]): string {
+  const present = items.filter((i): i is string => i !== undefined);
+  return present.length === 0 ? '' : ` (${present.join('; ')})`;
+}
+
+/** "2 lines on stderr, not shown: ..." */
+function stderrSummary(stderr: Uint8Array | undefined): string | undefined {
+  if (stderr === undefined || stderr.length === 0) return undefined;
+  const text = Buffer.from(stderr.buffer, stderr.byteOffset, stderr.byteLength).toString('latin1');
+  const lines = text.split('\n').filter((l) => l.trim() !== '').length;
+  if (lines === 0) return undefined;
+  return `${lines} line${lines === 1 ? '' : 's'} on stderr, not shown: they may carry a secret; run the command by hand to see them`;
+}
+
+/**
+ * Who exe commands run as: --exe-user when tconfd runs as root (rconfd ran them as nobody), tconfd's own user
+ * otherwise. "nobody" is uid/gid 65534 when /etc/passwd has no such user (distroless images).
+ */
+export function resolveExeUser(
+  spec: string,
+  isRoot = process.getuid?.() === 0,
+  files?: { passwd?: string; group?: string },
+): { name: string; owner: Owner } | undefined {
+  if (!isRoot) return undefined;
+  try {
+    return { name: spec, owner: resolveOwner(spec, files) };
+  } catch (err) {
+    if (!(err instanceof OwnerError)) throw err;
+    if (spec === 'nobody') return { name: spec, owner: { uid: 65534, gid: 65534 } };
+    throw new Error(`--exe-user: ${err.message}`);
+  }
 }

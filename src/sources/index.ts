@@ -20,4 +20,4 @@ export function fetchSecret(registry: SourceRegistry, spec: SecretSpec, signal?:
 export * from './types.js';
 export { EnvSource } from './env.js';
 export { FileSource } from './file.js';
-export { ExeSource } from './exe.js';
+export { ExeSource, resolveExeUser } from './exe.js';

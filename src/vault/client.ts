@@ -11,11 +11,14 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_MAX_SECRET_BYTES, formatSize } from '../size.js';
 import {
   TRANSIENT_STATUSES,
   VaultError,
   VaultNetworkError,
-  flattenVaultErrors,
+  VaultResponseTooLarge,
+  safeVaultMessages,
+  safeVaultWarnings,
   type Kv2Deleted,
 } from './errors.js';
 
@@ -46,6 +49,8 @@ export interface VaultClientOptions {
   readonly timeoutMs?: number;
   /** Most connections kept open to Vault (default 8). */
   readonly maxConnections?: number;
+  /** Largest answer body read, in bytes (default 4 MiB): a larger one is an error, read no further. */
+  readonly maxResponseBytes?: number;
   readonly retry?: RetryOptions;
   /** Backoff sleeps go through clock.sleep. */
   readonly clock: Clock;
@@ -147,7 +152,6 @@ export function parseVaultAddr(addr: string): { origin: string; prefix: string; 
   return { origin: url.origin, prefix, display: `${url.origin}${prefix}` };
 }
 
-const SECRETISH_KEY = /pass|secret|token|jwt|key|cred|private|role_id/i;
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -183,8 +187,10 @@ export class VaultClient {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly rng: () => number;
+  private readonly maxResponseBytes: number;
 
   constructor(opts: VaultClientOptions) {
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_SECRET_BYTES;
     const { origin, prefix, display } = parseVaultAddr(opts.addr);
     this.origin = origin;
     this.prefix = prefix;
@@ -246,7 +252,6 @@ export class VaultClient {
       bodyText = JSON.stringify(req.body);
       headers['content-type'] = 'application/json';
     }
-    const redact = redactions(req.token, req.body);
     const maxAttempts = req.retry === false ? 1 : this.maxAttempts;
 
     for (let attempt = 1; ; attempt++) {
@@ -254,7 +259,7 @@ export class VaultClient {
       const sentAt = this.clock.now();
       let failure: VaultError | VaultNetworkError;
       try {
-        const res = await this.once(httpMethod, urlPath, headers, bodyText, req.signal);
+        const res = await this.once(httpMethod, urlPath, headers, bodyText, req.signal, method, apiPath);
         const parsed = parseBody(res.text);
         if (res.status >= 200 && res.status < 300) {
           if (!parsed.ok) {
@@ -262,9 +267,9 @@ export class VaultClient {
           }
           return { status: res.status, body: parsed.value as T | undefined, sentAt, attempts: attempt };
         }
-        failure = toVaultError(res.status, method, apiPath, parsed, redact, attempt);
+        failure = toVaultError(res.status, method, apiPath, parsed, attempt);
       } catch (err) {
-        if (err instanceof VaultError) throw err;
+        if (err instanceof VaultError || err instanceof VaultResponseTooLarge) throw err;
         if (req.signal?.aborted) throw req.signal.reason;
         failure = toNetworkError(err, method, apiPath, this.timeoutMs, attempt);
       }
@@ -292,6 +297,8 @@ export class VaultClient {
     headers: Record<string, string>,
     body: string | undefined,
     callerSignal: AbortSignal | undefined,
+    shownMethod: string,
+    apiPath: string,
   ): Promise<{ status: number; text: string }> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = callerSignal === undefined ? timeout : AbortSignal.any([callerSignal, timeout]);
@@ -304,12 +311,36 @@ export class VaultClient {
         body: body ?? null,
         signal,
       });
-      const text = await res.body.text();
+      const text = await this.readBody(res, shownMethod, apiPath);
       return { status: res.statusCode, text };
     } catch (err) {
       if (timeout.aborted && callerSignal?.aborted !== true) throw new AttemptTimeout();
       throw err;
     }
+  }
+
+  /** The body, read up to the size limit: past it the connection is dropped and nothing more is read. */
+  private async readBody(
+    res: { headers: Record<string, string | string[] | undefined>; body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown } },
+    method: string,
+    apiPath: string,
+  ): Promise<string> {
+    const limit = this.maxResponseBytes;
+    const tooLarge = (): VaultResponseTooLarge => {
+      const err = new VaultResponseTooLarge(method, apiPath, formatSize(limit));
+      res.body.destroy();
+      return err;
+    };
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += chunk.length;
+      if (total > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
   }
 
   // ---- token operations ------------------------------------------------------------------------------------------
@@ -347,7 +378,7 @@ export class VaultClient {
     return {
       durationSec: auth?.lease_duration ?? 0,
       renewable: auth?.renewable === true,
-      warnings: res.body?.warnings ?? [],
+      warnings: safeVaultWarnings(res.body?.warnings ?? []),
       sentAt: res.sentAt,
     };
   }
@@ -376,7 +407,7 @@ export class VaultClient {
     return {
       durationSec: res.body?.lease_duration ?? 0,
       renewable: res.body?.renewable === true,
-      warnings: res.body?.warnings ?? [],
+      warnings: safeVaultWarnings(res.body?.warnings ?? []),
       sentAt: res.sentAt,
     };
   }
@@ -435,39 +466,16 @@ function parseBody(text: string): Parsed {
   }
 }
 
-/** Strings that must never appear in an error: the token and body values under secret-looking keys. */
-function redactions(token: string | undefined, body: unknown): string[] {
-  const out: string[] = [];
-  if (token !== undefined && token.length >= 4) out.push(token);
-  if (body !== null && typeof body === 'object') {
-    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
-      if (typeof v === 'string' && v.length >= 4 && SECRETISH_KEY.test(k)) out.push(v);
-    }
-  }
-  return out;
-}
-
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('[redacted]');
-  return out;
-}
-
-function toVaultError(
-  status: number,
-  method: string,
-  path: string,
-  parsed: Parsed,
-  secrets: readonly string[],
-  attempts: number,
-): VaultError {
+/** Vault's error answer -> a VaultError carrying only safe summaries of what Vault said (see vaultMessage). */
+function toVaultError(status: number, method: string, path: string, parsed: Parsed, attempts: number): VaultError {
   let errors: string[] = [];
+  let hidden = 0;
   let warnings: string[] | undefined;
   let kv2Deleted: Kv2Deleted | undefined;
   if (parsed.ok && parsed.value !== null && typeof parsed.value === 'object') {
     const v = parsed.value as Record<string, unknown>;
-    if (Array.isArray(v['errors'])) errors = flattenVaultErrors(v['errors']).map((e) => redact(e, secrets));
-    if (Array.isArray(v['warnings'])) warnings = flattenVaultErrors(v['warnings']).map((e) => redact(e, secrets));
+    if (Array.isArray(v['errors'])) ({ shown: errors, hidden } = safeVaultMessages(v['errors']));
+    if (Array.isArray(v['warnings'])) warnings = safeVaultWarnings(v['warnings']);
     kv2Deleted = status === 404 ? detectKv2Deleted(v['data']) : undefined;
   }
   return new VaultError({
@@ -475,6 +483,7 @@ function toVaultError(
     method,
     path,
     errors,
+    hidden,
     ...(warnings ? { warnings } : {}),
     ...(kv2Deleted ? { kv2Deleted } : {}),
     attempts,

@@ -97,10 +97,10 @@ describe('validation errors: one line naming the file and the key', () => {
 
   it('unknown keys, in a template and in hooks', () => {
     expect(loadError({ 'app.json': { 'app.jsonnet': { secret: {} } } })).toBe(
-      'tconfd.d/app.json: "app.jsonnet": unknown key "secret" (expected dir, mode, user, secrets, hooks, on_change)',
+      'tconfd.d/app.json: "app.jsonnet": unknown key "secret" (expected dir, mode, user, secrets, confine, hooks, on_change)',
     );
     expect(loadError({ 'app.json': { 'app.jsonnet': { owner: 'x', group: 'y' } } })).toBe(
-      'tconfd.d/app.json: "app.jsonnet": unknown keys "owner", "group" (expected dir, mode, user, secrets, hooks, on_change)',
+      'tconfd.d/app.json: "app.jsonnet": unknown keys "owner", "group" (expected dir, mode, user, secrets, confine, hooks, on_change)',
     );
     expect(loadError({ 'app.json': { 'app.jsonnet': { hooks: { reload: '/bin/true' } } } })).toBe(
       'tconfd.d/app.json: "app.jsonnet".hooks: unknown key "reload" (expected modified, ready)',
@@ -137,21 +137,26 @@ describe('validation errors: one line naming the file and the key', () => {
 
   it('invalid JSON, with line and column', () => {
     const text = '{\n  "app.jsonnet": {\n    "mode": "0640",\n  }\n}\n';
-    expect(loadError({ 'app.json': text })).toBe('tconfd.d/app.json: not valid JSON: syntax error at line 4, column 3');
+    expect(loadError({ 'app.json': text })).toBe(
+      'tconfd.d/app.json: not valid JSON: line 4, column 3: a trailing comma is not allowed in JSON (found "}" after ",")',
+    );
   });
 
   it.each([
-    ['a trailing comma in an array', '{\n  "a.jsonnet": {\n    "hooks": {},\n    "x": [1, 2,]\n  }\n}', 4, 16],
-    ['a single-quoted value', '{\n  "a.jsonnet": {\n    "mode": \'0640\'\n  }\n}', 3, 13],
-    ['a comment', '{\n  // rendered by tconfd\n  "a.jsonnet": {}\n}', 2, 3],
-    ['a bare word', '{"a.jsonnet": {"mode": undefined}}', 1, 24],
-    ['garbage after the object', '{"a.jsonnet": {}}\n}', 2, 1],
-  ])('invalid JSON (%s) gives line and column', (_what, text, line, column) => {
-    expect(loadError({ 'app.json': text })).toBe(`tconfd.d/app.json: not valid JSON: syntax error at line ${line}, column ${column}`);
+    ['a trailing comma in an array', '{\n  "a.jsonnet": {\n    "hooks": {},\n    "x": [1, 2,]\n  }\n}', 'line 4, column 16: a trailing comma is not allowed in JSON (found "]" after ",")'],
+    ['a single-quoted value', '{\n  "a.jsonnet": {\n    "mode": \'0640\'\n  }\n}', 'line 3, column 13: expected a value, found "\'" (JSON strings and keys take double quotes)'],
+    ['a comment', '{\n  // rendered by tconfd\n  "a.jsonnet": {}\n}', 'line 2, column 3: expected a key in double quotes or "}", found "/" (JSON has no comments)'],
+    ['a bare word', '{"a.jsonnet": {"mode": undefined}}', 'line 1, column 24: expected a value, found "undefined" (strings take double quotes; the literals are true, false and null)'],
+    ['garbage after the object', '{"a.jsonnet": {}}\n}', 'line 2, column 1: expected the end of the file, found "}"'],
+    ['a missing colon', '{"a.jsonnet": {"dir" "out"}}', 'line 1, column 22: expected ":" after the key, found a string'],
+    ['a missing comma', '{"a.jsonnet": {"dir": "out"\n "mode": "0600"}}', 'line 2, column 2: expected "," or "}", found a string'],
+    ['an unclosed object', '{"a.jsonnet": {"dir": "out"}\n', 'line 1, column 29: expected "," or "}", found the end of the file'],
+  ])('invalid JSON (%s): line, column, what was expected and what was found', (_what, text, message) => {
+    expect(loadError({ 'app.json': text })).toBe(`tconfd.d/app.json: not valid JSON: ${message}`);
   });
 
   it('an empty file', () => {
-    expect(loadError({ 'app.json': '' })).toBe('tconfd.d/app.json: not valid JSON: unexpected end of input');
+    expect(loadError({ 'app.json': '' })).toBe('tconfd.d/app.json: not valid JSON: line 1, column 1: expected a value, found the end of the file');
   });
 
   it('an empty or missing config directory', () => {

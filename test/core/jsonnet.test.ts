@@ -106,8 +106,8 @@ describe('multi-file output', () => {
 
   it('a relative output key with no dir is an error', async () => {
     const root = project("{ 'app.conf': 'x' }", {});
-    const err = await templateError(wire(root));
-    expect(err.message).toBe('template "app.jsonnet": output "app.conf" is a relative path and the template has no "dir"');
+    const err = await plan(wire(root)).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toBe('tconfd.d/app.json: template "app.jsonnet": output "app.conf": is a relative path and the template has no "dir"');
   });
 
   it('a top level that is not an object is an error', async () => {

@@ -23,7 +23,7 @@ describe('schema/tconfd.schema.json', () => {
     expect(section?.trim(), "README.md's config reference is out of date: run `npm run schema`").toBe(
       configReferenceMarkdown().trim(),
     );
-    for (const key of ['dir', 'mode', 'user', 'secrets', 'hooks.modified', 'hooks.ready', 'on_change']) {
+    for (const key of ['dir', 'mode', 'user', 'secrets', 'confine', 'hooks.modified', 'hooks.ready', 'on_change']) {
       expect(section).toContain(`\`${key}\``);
     }
   });
@@ -39,9 +39,9 @@ describe('schema/tconfd.schema.json', () => {
     expect(schema.type).toBe('object');
     const template = schema.additionalProperties;
     expect(template.additionalProperties).toBe(false);
-    expect(Object.keys(template.properties).sort()).toEqual(['dir', 'hooks', 'mode', 'on_change', 'secrets', 'user']);
+    expect(Object.keys(template.properties).sort()).toEqual(['confine', 'dir', 'hooks', 'mode', 'on_change', 'secrets', 'user']);
     const mode = new RegExp(template.properties.mode!.pattern!);
     expect(['0640', '644', '0600'].every((m) => mode.test(m))).toBe(true);
-    expect(['rw-r--r--', '0999', '64'].some((m) => mode.test(m))).toBe(false);
+    expect(['rw-r--r--', '0999', '64', '4755', '2750', '1777'].some((m) => mode.test(m))).toBe(false);
   });
 });

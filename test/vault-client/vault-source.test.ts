@@ -167,7 +167,7 @@ describe('VaultSource', () => {
     expect(e1.message).toBe('secret "vault:app:secret/data/nope": Vault answered 404 to GET secret/data/nope: 404 Not Found');
     expect(e1.cause).toBeInstanceOf(VaultError);
     const e2 = (await source.fetch(spec('vault:app:database/creds/nope')).catch((e: unknown) => e)) as SecretFetchError;
-    expect(e2.message).toBe('secret "vault:app:database/creds/nope": Vault answered 400 to GET database/creds/nope: unknown role: nope');
+    expect(e2.message).toBe('secret "vault:app:database/creds/nope": Vault answered 400 to GET database/creds/nope: unknown role');
   });
 
   it('a login failure names the secret and the role', async () => {
