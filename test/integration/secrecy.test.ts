@@ -110,7 +110,9 @@ describe('a busy tconfd at --log-level trace', () => {
     t = startTconfd(
       [
         '-d', dir.conf, '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', '--static-refresh', '1s',
-        '--revoke-grace', '300ms', '--wait', '100ms:500ms', '--',
+        // --wait 2s: the first reload comes seconds after the command started, once Node.js has installed the
+        // recorder's handlers even on a busy machine (a SIGHUP before that kills it).
+        '--revoke-grace', '300ms', '--wait', '2s:5s', '--',
         process.execPath, `${ROOT}/test/fixtures/child/recorder.mjs`,
       ],
       { env: { CI_JOB_JWT: jwt, RECORDER_LOG: recorder }, logLevel: 'trace' },
