@@ -142,7 +142,7 @@ beforeAll(async () => {
     await makeServiceAccountJwt(privateKey, { namespace: 'public', serviceAccount: 'application' }),
     { mode: 0o600 },
   );
-}, 60_000);
+});
 
 afterAll(async () => {
   await killAll();
@@ -251,9 +251,12 @@ describe('examples/postgres-dynamic-roles end to end', () => {
 
       // 5. The first role is dropped once its lease ends: revoked 3 s (--revoke-grace) after the replacement, or at
       // its expiry if that comes first.
-      await waitFor('the first role to be dropped', async () => !(await generatedRoles()).includes(first), {
-        detail: () => t.tail(),
-      });
+      // (the stand-in marks the user dropped once its last statement has returned: wait for that too)
+      await waitFor(
+        'the first role to be dropped',
+        async () => !(await generatedRoles()).includes(first) && standin.databaseUsers().find((u) => u.username === first)?.dropped,
+        { detail: () => t.tail() },
+      );
       const firstLease = standin.databaseUsers().find((u) => u.username === first);
       expect(firstLease?.dropped).toBe(true);
       // Its revocation ran the example's statements, in order.

@@ -89,7 +89,7 @@ describe('a renewable database lease', () => {
 
   it('renews the lease several times, then renders a new username before the old lease expires', async (ctx) => {
     const first = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
-    const changed = await t.waitForFile(out, (c) => !c.includes(first), { timeoutMs: 45_000 });
+    const changed = await t.waitForFile(out, (c) => !c.includes(first), { timeoutMs: 90_000 });
     seenFiles.push(changed);
     // When tconfd wrote it (its log, not when this test happened to look): before the old lease reached its max_ttl
     // (20 s after it was issued).
@@ -114,17 +114,26 @@ describe('a renewable database lease', () => {
     expect(standin.databaseUsers().find((u) => u.username === r.secrets.db.username)).toBeDefined();
   });
 
-  it('revokes the old lease after --revoke-grace (1 s), before it would have expired', async (ctx) => {
+  it('ends the old lease: revoked --revoke-grace (1 s) after the new one was rendered, or left to expire within it', async (ctx) => {
     const standin = requireStandin(world.target, ctx, 'lease revocation times');
     const [old, fresh] = standin.leases().filter((l) => l.path === 'database/creds/short');
-    await waitFor('the old lease to be revoked', () => standin.leases().find((l) => l.id === old!.id)?.revoked, { detail: timeline });
+    await waitFor('the old lease to end', () => standin.leases().find((l) => l.id === old!.id)?.revoked, { detail: timeline });
     const o = standin.leases().find((l) => l.id === old!.id)!;
-    // Released by tconfd (not expired) after the grace: at least 1 s after the new credentials were rendered.
-    expect(t.logs('expires within the grace; not released'), timeline()).toEqual([]);
     const renderedAt = (await t.waitForLog('template rendered: files changed')).time;
-    expect(o.revokedAt! - renderedAt, timeline()).toBeGreaterThanOrEqual(950);
-    expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
-    expect(standin.count({ method: 'PUT', path: 'sys/leases/revoke' })).toBeGreaterThanOrEqual(1);
+    const revokes = standin.requests.filter((q) => q.method === 'PUT' && q.path === 'sys/leases/revoke');
+    if (t.logs('expires within the grace; not released').length === 0) {
+      // The usual case (the capped renewal leaves >= 2.2 s): released by tconfd after the grace, before its expiry.
+      expect(o.revokedAt! - renderedAt, timeline()).toBeGreaterThanOrEqual(950);
+      expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
+      expect(revokes.length, timeline()).toBeGreaterThanOrEqual(1);
+    } else {
+      // A machine slow enough to take that long to render: the old lease expired within the grace, and tconfd rightly
+      // left it to expire rather than revoke it (a revoke could only answer "lease not found"). tconfd knows the
+      // expiry to the second (lease_duration is whole seconds, rounded down): up to a second more than the grace.
+      expect(o.expiresAt, timeline()).toBeLessThanOrEqual(renderedAt + 1000 + 1000 + 50);
+      expect(o.revokedAt!, timeline()).toBeGreaterThanOrEqual(o.expiresAt - 50);
+      expect(revokes, timeline()).toEqual([]);
+    }
     const firstUser = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
     expect(standin.databaseUsers().find((u) => u.username === firstUser)?.dropped).toBe(true);
     expect(standin.leases().find((l) => l.id === fresh!.id)?.revoked).toBe(false);

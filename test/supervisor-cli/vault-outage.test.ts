@@ -81,7 +81,8 @@ describe.concurrent('Vault outage', () => {
   it('/readyz turns 503 naming the secret when its lease cannot be renewed or replaced; /healthz stays 200; /metrics', async ({ expect }) => {
     const vault = await standin();
     await enableDatabase(vault);
-    await createDbRole(vault, { name: 'short', defaultTtl: 3, maxTtl: 600 });
+    // 10 s: kept renewed while Vault is there even on a busy machine, and run out soon after it is gone.
+    await createDbRole(vault, { name: 'short', defaultTtl: 10, maxTtl: 600 });
     const p = recorderProject(tmp.make(), { secrets: { 'vault:app:database/creds/short': 'db' }, content: "'user=' + s.db.username + '\\n'" });
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -94,7 +95,7 @@ describe.concurrent('Vault outage', () => {
     expect(await httpGet(`${base}/readyz`)).toEqual({ status: 200, body: 'ready\n' });
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
 
-    // The lease (TTL 3 s) is renewed while Vault is there.
+    // The lease (TTL 10 s) is renewed while Vault is there.
     const renewed = await waitFor('a lease renewal counted in /metrics', async () => {
       const m = (await httpGet(`${base}/metrics`)).body;
       const n = sample(m, 'tconfd_lease_renewals_total', '{secret="db"}');
@@ -102,7 +103,7 @@ describe.concurrent('Vault outage', () => {
     });
     const expiry = sample(renewed, 'tconfd_secret_expiry_seconds', '{secret="db"}');
     expect(expiry).toBeGreaterThan(0);
-    expect(expiry).toBeLessThanOrEqual(3);
+    expect(expiry).toBeLessThanOrEqual(10);
     expect(sample(renewed, 'tconfd_ready')).toBe(1);
 
     // Vault goes away: no renewal, no new credentials; the lease runs out.
@@ -112,8 +113,8 @@ describe.concurrent('Vault outage', () => {
       const r = await httpGet(`${base}/readyz`);
       return r.status === 503 ? r : undefined;
     });
-    // Once the lease (3 s) ran out; not long after (a generous bound: this machine may be busy).
-    expect(Date.now() - downAt).toBeLessThan(15_000);
+    // Once the lease (10 s) ran out; not long after (a generous bound: this machine may be busy).
+    expect(Date.now() - downAt).toBeLessThan(30_000);
     expect(notReady.body).toMatch(/^secret "db" (not valid|expired)\n$/);
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
     const m = (await httpGet(`${base}/metrics`)).body;

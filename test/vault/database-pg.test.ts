@@ -40,7 +40,7 @@ beforeAll(async () => {
     maxTtl: 120,
     revocationStatements: ['DROP ROLE IF EXISTS "{{name}}";'],
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await target?.stop();
