@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/load.js';
-import { Pipeline } from '../src/pipeline.js';
+import { Pipeline } from '../src/runtime/pipeline.js';
 import { Renderer } from '../src/render/index.js';
 import { EnvSource, ExeSource, FileSource } from '../src/sources/index.js';
 import { systemClock } from '../src/clock.js';

@@ -1,4 +1,9 @@
-import { main } from './main.js';
+// The first module evaluated: it takes over every signal before anything else runs (SIGUSR1 would otherwise open
+// Node's inspector; SIGTERM, SIGINT and SIGHUP would end tconfd without revoking what it obtained). Everything else is
+// loaded afterwards, by the dynamic import below.
+import { Lifecycle } from './runtime/lifecycle.js';
+
+const lifecycle = Lifecycle.install(process);
 
 // dist/cli.js, the entry point (scripts/build.mjs), has set up the process before this runs: libuv's thread pool size
 // and V8's Liftoff-only WebAssembly compilation for undici's HTTP parser.
@@ -12,12 +17,20 @@ const setCommandLine = (args: readonly string[]): void => {
   process.title = [...process.argv.slice(0, 2), ...args].join(' ');
 };
 
-main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, setCommandLine }).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`tconfd: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exitCode = 70;
-  },
-);
+/** After main's clean-up, the exit is not held up by a stray handle (a Jsonnet evaluation still on the thread pool). */
+const EXIT_GRACE_MS = 3_000;
+
+import('./main.js')
+  .then(({ main }) => main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, lifecycle, setCommandLine }))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`tconfd: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    },
+  )
+  .finally(() => {
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+  });

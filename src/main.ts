@@ -1,16 +1,22 @@
 /**
  * Wires the stages: cli -> config -> vault -> sources -> leases -> render -> supervisor.
  * Exit codes: 0 success, 1 runtime failure (a secret or template at startup), 2 bad usage or configuration; with a
- * supervised command, the command's own status (128+N when it died of signal N).
+ * supervised command, the command's own status (128+N when it died of signal N); 128+N when signal N stopped tconfd
+ * before the first rendering was complete (143 for SIGTERM, 130 for SIGINT).
+ *
+ * Every way out goes through the lifecycle's clean-up (runtime/lifecycle.ts): what was obtained from Vault is revoked
+ * (unless --once or rconfd's one-shot mode completed, or --no-revoke-on-exit), then the Vault client is closed.
  */
+import { EventEmitter } from 'node:events';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './runtime/pipeline.js';
+import { Lifecycle, StopRequested } from './runtime/lifecycle.js';
 import { Renderer } from './render/index.js';
-import type { VaultWiring } from './daemon.js';
+import type { VaultWiring } from './runtime/vault.js';
 import { EnvSource, ExeSource, FileSource, resolveExeUser, type SourceRegistry } from './sources/index.js';
 import type { VaultSource } from './sources/vault.js';
 import { childEnv } from './supervisor/env.js';
@@ -25,6 +31,8 @@ export interface MainIO {
   readonly stderr: NodeJS.WritableStream;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock?: Clock;
+  /** The signal owner installed by the CLI before anything else (default: one listening to nothing). */
+  readonly lifecycle?: Lifecycle;
   /** Replaces what /proc/PID/cmdline and ps show for this process (cli.ts: process.title). */
   readonly setCommandLine?: (args: readonly string[]) => void;
 }
@@ -51,20 +59,28 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   }
   const settings = cli.settings;
   const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: io.stderr });
+  const clock = io.clock ?? systemClock;
+  const lifecycle = io.lifecycle ?? new Lifecycle(new EventEmitter());
+  lifecycle.attach({ logger, clock });
   warnCredentialArgument(args, settings, logger, io);
   try {
-    return await run(settings, logger, io);
+    return await run(settings, logger, io, clock, lifecycle);
   } catch (err) {
+    if (err instanceof StopRequested) {
+      logger.info({ signal: err.stopSignal }, 'stopped before the first rendering was complete');
+      return lifecycle.signalStatus;
+    }
     if (err instanceof Exit) {
       io.stderr.write(`tconfd: ${err.message}\n`);
       return err.code;
     }
     throw err;
+  } finally {
+    await lifecycle.cleanUp();
   }
 }
 
-async function run(settings: Settings, logger: Logger, io: MainIO): Promise<number> {
-  const clock = io.clock ?? systemClock;
+async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock, lifecycle: Lifecycle): Promise<number> {
   let config: LoadedConfig;
   try {
     config = loadConfig({ dir: settings.dir, env: io.env });
@@ -104,55 +120,45 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
   const firstVault = [...config.secrets.values()].find((s) => s.backend === 'vault');
   let vault: VaultWiring | undefined;
-  let vaultWiring: typeof import('./vault-wiring.js') | undefined;
+  // Revoke at exit what was obtained from Vault; cleared once --once or the one-shot mode completed (the files must
+  // stay usable). A failed or stopped start gives back what it obtained: nothing uses it.
+  let revokeAtExit = settings.leases.revokeOnExit;
   if (firstVault !== undefined) {
-    vaultWiring = await import('./vault-wiring.js');
-    const { setUpVault } = vaultWiring;
+    const vaultWiring = await import('./runtime/vault.js');
+    let v: VaultWiring;
     try {
-      vault = setUpVault({ settings, logger, clock, env: io.env, firstSecret: firstVault.raw });
+      v = vaultWiring.setUpVault({ settings, logger, clock, env: io.env, firstSecret: firstVault.raw });
     } catch (err) {
       if (err instanceof UsageError) throw new Exit(2, err.message);
       throw err;
     }
-    sources.vault = vault.source as VaultSource;
+    vault = v;
+    sources.vault = v.source as VaultSource;
+    lifecycle.addCleanup('sweep', 'revoke what tconfd obtained from Vault', 8_000, async (signal) => {
+      if (revokeAtExit) await vaultWiring.revokeAndReport(v, logger, signal);
+    });
+    lifecycle.addCleanup('close', 'close the Vault client', 3_000, () => v.client.close());
   }
   const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
   const renderer = new Renderer({ jpaths: settings.jpaths, logger, confine: settings.confine });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
-  // Leases and tokens obtained for nothing (--check, or a start that fails after fetching) are given back; the
-  // Vault client is closed on every way out that does not hand over to the daemon.
-  const giveBack = async (): Promise<void> => {
-    if (vault === undefined || vaultWiring === undefined) return;
-    if (settings.leases.revokeOnExit) {
-      const leases = pipeline
-        .vaultSecrets()
-        .flatMap((spec) => {
-          const l = pipeline.current(spec.raw)?.lifetime;
-          return l?.kind === 'lease' && l.leaseId !== '' ? [{ leaseId: l.leaseId, role: spec.role }] : [];
-        });
-      await vaultWiring.revokeObtained(vault, leases, logger);
-    }
-    await vault.client.close();
-  };
-
   // First rendering: every secret, then every template evaluated before anything is written.
-  let daemonModule: Promise<typeof import('./daemon.js')> | undefined;
+  // Startup stops waiting at the first SIGTERM/SIGINT (lifecycle.guard); what it obtained meanwhile is revoked.
+  let daemonModule: Promise<typeof import('./runtime/run.js')> | undefined;
   try {
-    await pipeline.fetchAll();
+    await lifecycle.guard(pipeline.fetchAll(lifecycle.signal));
   } catch (err) {
-    await giveBack();
-    throw new Exit(1, (err as Error).message);
+    throw stopOr(err, 1, (err as Error).message);
   }
   let plans;
   try {
     const planning = pipeline.plan(pipeline.templates); // libjsonnet evaluates on the thread pool...
-    daemonModule = longRunning ? import('./daemon.js') : undefined; // ...while this initialises
-    plans = await planning;
+    daemonModule = longRunning ? import('./runtime/run.js') : undefined; // ...while this initialises
+    plans = await lifecycle.guard(planning);
   } catch (err) {
-    await giveBack();
-    throw new Exit(1, (err as Error).message);
+    throw stopOr(err, 1, (err as Error).message);
   }
 
   if (settings.check) {
@@ -163,22 +169,19 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
       try {
         status = await renderer.compare(t, files);
       } catch (err) {
-        await giveBack();
         throw new Exit(1, (err as Error).message);
       }
       files.forEach((f, i) => io.stdout.write(`${f.path}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
-    await giveBack();
     return 0;
   }
 
   let outcomes;
   try {
-    outcomes = await pipeline.write(plans);
+    outcomes = await lifecycle.guard(pipeline.write(plans));
   } catch (err) {
-    await giveBack();
-    throw new Exit(1, `writing files: ${(err as Error).message}`);
+    throw stopOr(err, 1, `writing files: ${(err as Error).message}`);
   }
   for (const o of outcomes) {
     logger.info(
@@ -194,15 +197,20 @@ async function run(settings: Settings, logger: Logger, io: MainIO): Promise<numb
 
   // First complete rendering: readiness (s6 notification-fd), then hooks.ready.
   readiness?.notify();
-  await runReadyHooks(pipeline, logger, cmdEnv);
+  await lifecycle.guard(runReadyHooks(pipeline, logger, cmdEnv));
 
   if (!longRunning || daemonModule === undefined) {
     // --once and rconfd's non-daemon mode: the files must stay usable after exit, so nothing is revoked.
-    await vault?.client.close();
+    revokeAtExit = false;
     return 0;
   }
-  const { runDaemon } = await daemonModule;
-  return runDaemon({ settings, logger, clock, pipeline, vault, childEnv: cmdEnv, metrics });
+  const { runDaemon } = await lifecycle.guard(daemonModule);
+  return runDaemon({ settings, logger, clock, lifecycle, pipeline, vault, childEnv: cmdEnv, metrics });
+}
+
+/** A stop signal passes through; any other failure of the start becomes an Exit. */
+function stopOr(err: unknown, code: number, message: string): Error {
+  return err instanceof StopRequested ? err : new Exit(code, message);
 }
 
 /**

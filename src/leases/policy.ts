@@ -289,6 +289,15 @@ export function shouldFallBackToAcquire(
 }
 
 /**
+ * The time by which a renewal started at `now` must have succeeded (retries included): half of the remaining TTL, so
+ * that when it fails there is still the other half to obtain a new grant before the old one expires. A renewal retried
+ * through 5xx answers never runs past the lease's life. null when the grant does not expire.
+ */
+export function renewDeadline(now: number, expiresAt: number | null): number | null {
+  return expiresAt === null ? null : now + Math.max(0, expiresAt - now) / 2;
+}
+
+/**
  * When to release a grant that was replaced at `now` (the consumer already took the new one): after the grace, unless
  * it expires by then, in which case it is left to expire (null): releasing it would gain nothing, and could only
  * answer "lease not found".

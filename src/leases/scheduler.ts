@@ -17,6 +17,7 @@ import {
   initialRenewState,
   nextPlan,
   renewalOutcome,
+  renewDeadline,
   resolveTiming,
   shouldFallBackToAcquire,
   type Action,
@@ -54,6 +55,11 @@ export interface RenewContext {
   readonly signal: AbortSignal;
   /** The TTL to ask for (the `increment`): the duration the grant had when it was obtained. */
   readonly incrementSec: number;
+  /**
+   * Clock ms after which retrying this renewal is pointless (half the remaining TTL, see policy.renewDeadline): no retry
+   * should start after it. A renewal that has not succeeded by then is aborted and a new grant acquired instead.
+   */
+  readonly deadline?: number;
 }
 
 /** What the scheduler keeps fresh. Callbacks may throw any Error; a numeric `status` tells HTTP 4xx from the rest. */
@@ -230,6 +236,8 @@ interface Op {
   /** Order of this op among ops and replace requests of the holding. */
   readonly seq: number;
   readonly startedAt: number;
+  /** Renewals: when it must have succeeded (policy.renewDeadline). */
+  readonly deadline?: number;
   /** operationTimeoutMs backstop; cancelled once the callback settled. */
   timeout?: TimerHandle;
 }
@@ -455,16 +463,18 @@ class Held<V> implements Entry {
       action = 'acquire';
       reason = 'expired before it could be renewed';
     }
-    const op: Op = { kind: action, ac: new LazyAbort(), seq: ++this.seq, startedAt: now };
+    const deadline = action === 'renew' ? renewDeadline(now, this.expiresAt) : null;
+    const op: Op = { kind: action, ac: new LazyAbort(), seq: ++this.seq, startedAt: now, ...(deadline !== null ? { deadline } : {}) };
     this.op = op;
-    const limit = this.ctx.timing.operationTimeoutMs;
+    // A renewal (with the client's retries) may not outlive its deadline: then a new grant is acquired instead.
+    const limit = deadline === null ? this.ctx.timing.operationTimeoutMs : Math.min(this.ctx.timing.operationTimeoutMs, Math.max(0, deadline - now));
     op.timeout = this.ctx.clock.setTimer(limit, () => {
       op.timeout = undefined;
       if (this.op !== op || this.delivering) return;
       const err = new Error(`${action} of ${this.holding.name} did not finish within ${limit} ms`);
       op.ac.abort(err);
       this.op = undefined;
-      if (action === 'renew') this.renewFailed(err);
+      if (action === 'renew') this.renewFailed(err, op);
       else this.acquireFailed(err, 'acquisition');
     });
     (action === 'renew' ? this.renew(op) : this.acquire(op, reason)).catch((err: unknown) => {
@@ -501,12 +511,13 @@ class Held<V> implements Entry {
           return ac.signal;
         },
         incrementSec: this.askedSec,
+        ...(op.deadline !== undefined ? { deadline: op.deadline } : {}),
       });
     } catch (err) {
       op.timeout?.cancel();
       if (this.op !== op) return;
       this.op = undefined;
-      this.renewFailed(err);
+      this.renewFailed(err, op);
       return;
     }
     op.timeout?.cancel();
@@ -546,7 +557,7 @@ class Held<V> implements Entry {
     this.schedulePlan();
   }
 
-  private renewFailed(err: unknown): void {
+  private renewFailed(err: unknown, op: Op): void {
     const { clock, log, timing, rng } = this.ctx;
     const now = clock.now();
     const status = errorStatus(err);
@@ -565,12 +576,24 @@ class Held<V> implements Entry {
     this.failures++;
     this.transientRenewFailures++;
     const remaining = this.expiresAt === null ? Infinity : this.expiresAt - now;
+    const at = now + backoffDelayMs(this.failures, timing, rng);
+    if (op.deadline !== undefined && at >= op.deadline) {
+      // Retrying would run past the half of the remaining TTL given to renewing: the rest is for obtaining a new grant
+      // before this one expires.
+      this.renewState = 'exhausted';
+      log.warn(
+        { ...fields, attempt: this.failures, deadline: iso(op.deadline) },
+        `renewal of ${this.holding.name} did not succeed within half of its remaining TTL; acquiring a new one now`,
+      );
+      this.schedule({ action: 'acquire', at: now });
+      return;
+    }
     let action: Action = 'renew';
     if (shouldFallBackToAcquire(this.transientRenewFailures, remaining, this.askedSec * 1000, timing)) {
       this.renewState = 'exhausted';
       action = 'acquire';
     }
-    this.retry(action, now + backoffDelayMs(this.failures, timing, rng), fields, `renewal of ${this.holding.name} failed`);
+    this.retry(action, at, fields, `renewal of ${this.holding.name} failed`);
   }
 
   // ---- acquire ----------------------------------------------------------------------------------------------------

@@ -10,43 +10,38 @@
  * Lifetime: a `lease` when lease_id is set; a `certificate` when data.certificate is a PEM certificate and there is
  * no lease (validity read from the certificate itself); otherwise `unleased`.
  *
- * A 403 makes the source drop the role's token, log in again and retry once; a second 403 is an error naming the
- * path and the role. Every error is a SecretFetchError naming the secret path, with the Vault error as cause; none
- * carries response data.
+ * Requests go through the Vault session (vault/session.ts), which holds the role's token, records the lease with the
+ * token that obtained it, and replaces a token Vault no longer accepts (then retries once). A 403 that remains is an
+ * error naming the path and the role. Every error is a SecretFetchError naming the secret path, with the Vault error
+ * as cause; none carries response data.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { VaultSecretSpec } from '../config/secret-path.js';
-import type { Logger } from '../log.js';
-import type { VaultClient, VaultExchange, VaultRequest, VaultResponse } from '../vault/client.js';
+import type { VaultExchange, VaultResponse } from '../vault/client.js';
 import { detectKv2Deleted } from '../vault/client.js';
 import { isPermissionDenied, VaultError } from '../vault/errors.js';
-import type { TokenSource } from '../vault/token-provider.js';
+import { VaultLoginError } from '../vault/auth.js';
+import type { VaultSession } from '../vault/session.js';
 import { SecretFetchError, type Fetched, type Lifetime, type SecretSource } from './types.js';
 
 export interface VaultSourceOptions {
-  readonly client: Pick<VaultClient, 'exchange'>;
-  readonly tokens: TokenSource;
+  readonly session: Pick<VaultSession, 'request'>;
   readonly clock: Clock;
-  readonly logger?: Logger;
 }
 
 export class VaultSource implements SecretSource<VaultSecretSpec> {
-  private readonly client: Pick<VaultClient, 'exchange'>;
-  private readonly tokens: TokenSource;
-  private readonly logger: Logger | undefined;
+  private readonly session: Pick<VaultSession, 'request'>;
   /** fetchedAt is the client's clock-stamped send time (VaultExchange.sentAt), read from this same clock. */
   readonly clock: Clock;
 
   constructor(opts: VaultSourceOptions) {
-    this.client = opts.client;
-    this.tokens = opts.tokens;
-    this.logger = opts.logger;
+    this.session = opts.session;
     this.clock = opts.clock;
   }
 
   async fetch(spec: VaultSecretSpec, signal?: AbortSignal): Promise<Fetched> {
-    const res = await this.fetchWithRelogin(spec, signal);
+    const res = await this.send(spec, signal);
     const envelope = res.body;
     const data = envelope?.data ?? null;
     const deleted = detectKv2Deleted(data);
@@ -56,22 +51,25 @@ export class VaultSource implements SecretSource<VaultSecretSpec> {
     return { value: data, lifetime: lifetimeOf(envelope), fetchedAt: res.sentAt };
   }
 
-  private async fetchWithRelogin(spec: VaultSecretSpec, signal?: AbortSignal): Promise<VaultExchange<VaultResponse>> {
-    const token = await this.token(spec, signal);
+  private async send(spec: VaultSecretSpec, signal?: AbortSignal): Promise<VaultExchange<VaultResponse>> {
+    const withBody = spec.method === 'POST' || spec.method === 'PUT';
     try {
-      return await this.client.exchange<VaultResponse>(this.request(spec, token, signal));
-    } catch (err) {
-      if (!isPermissionDenied(err)) throw this.wrap(spec, err, signal);
-      this.logger?.warn(
-        { secret: spec.raw, role: spec.role, path: spec.path },
-        'Vault answered 403; logging in again and retrying once',
+      return await this.session.request<VaultResponse>(
+        spec.role,
+        {
+          method: spec.method,
+          path: spec.path,
+          ...(spec.body !== undefined ? (withBody ? { body: spec.body } : { query: spec.body }) : {}),
+        },
+        signal,
       );
-      this.tokens.invalidate(spec.role, token);
-    }
-    const fresh = await this.token(spec, signal);
-    try {
-      return await this.client.exchange<VaultResponse>(this.request(spec, fresh, signal));
     } catch (err) {
+      if (signal?.aborted) throw this.wrap(spec, err, signal);
+      if (err instanceof VaultLoginError) {
+        throw new SecretFetchError(spec.raw, `cannot log in to Vault as role "${spec.role}": ${messageOf(err)}`, {
+          cause: err,
+        });
+      }
       if (isPermissionDenied(err)) {
         throw new SecretFetchError(
           spec.raw,
@@ -81,28 +79,6 @@ export class VaultSource implements SecretSource<VaultSecretSpec> {
       }
       throw this.wrap(spec, err, signal);
     }
-  }
-
-  private async token(spec: VaultSecretSpec, signal?: AbortSignal): Promise<string> {
-    try {
-      return await this.tokens.get(spec.role, signal);
-    } catch (err) {
-      if (signal?.aborted) throw this.wrap(spec, err, signal);
-      throw new SecretFetchError(spec.raw, `cannot log in to Vault as role "${spec.role}": ${messageOf(err)}`, {
-        cause: err,
-      });
-    }
-  }
-
-  private request(spec: VaultSecretSpec, token: string, signal?: AbortSignal): VaultRequest {
-    const withBody = spec.method === 'POST' || spec.method === 'PUT';
-    return {
-      method: spec.method,
-      path: spec.path,
-      token,
-      ...(spec.body !== undefined ? (withBody ? { body: spec.body } : { query: spec.body }) : {}),
-      ...(signal ? { signal } : {}),
-    };
   }
 
   private wrap(spec: VaultSecretSpec, err: unknown, signal?: AbortSignal): SecretFetchError {

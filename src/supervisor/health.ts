@@ -32,6 +32,14 @@ export interface HealthStatus {
   /** True while that command runs. */
   readonly childRunning: boolean;
   readonly secrets: readonly SecretHealth[];
+  /** Each template, and whether its files are current (false: its last rendering failed, or it is long overdue). */
+  readonly templates?: readonly TemplateHealth[];
+}
+
+/** What the caller knows about one template (its path from the config; never an error text, which could quote a value). */
+export interface TemplateHealth {
+  readonly name: string;
+  readonly current: boolean;
 }
 
 export interface Readiness {
@@ -40,7 +48,7 @@ export interface Readiness {
   readonly reasons: readonly string[];
 }
 
-/** Ready = rendered && (no command expected || it runs) && every secret valid and not expired. */
+/** Ready = rendered && (no command expected || it runs) && every secret valid and not expired && every template current. */
 export function evaluateReadiness(status: HealthStatus, now: number): Readiness {
   const reasons: string[] = [];
   if (!status.rendered) reasons.push('templates not rendered yet');
@@ -48,6 +56,9 @@ export function evaluateReadiness(status: HealthStatus, now: number): Readiness 
   for (const s of status.secrets) {
     if (!s.valid) reasons.push(`secret "${s.name}" not valid`);
     else if (s.expiresAt != null && s.expiresAt <= now) reasons.push(`secret "${s.name}" expired`);
+  }
+  for (const t of status.templates ?? []) {
+    if (!t.current) reasons.push(`template "${t.name}" not current (its last rendering failed or is overdue)`);
   }
   return { ready: reasons.length === 0, reasons };
 }
@@ -161,6 +172,14 @@ export function formatMetrics(metrics: Metrics, status: HealthStatus, now: numbe
     ]),
     family('tconfd_child_up', 'gauge', '1 while the supervised command runs.', [[undefined, status.childRunning ? 1 : 0]]),
     family('tconfd_secret_expiry_seconds', 'gauge', 'Seconds until a secret expires (absent when it does not).', expiry),
+    family(
+      'tconfd_template_current',
+      'gauge',
+      '1 when the files of a template are rendered from its current inputs, 0 while its rendering fails.',
+      [...(status.templates ?? [])]
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((t) => [{ template: t.name }, t.current ? 1 : 0] as const),
+    ),
     family('tconfd_ready', 'gauge', '1 when /readyz answers 200.', [[undefined, evaluateReadiness(status, now).ready ? 1 : 0]]),
     family('tconfd_process_resident_memory_bytes', 'gauge', 'Resident memory of the tconfd process.', [
       [undefined, process.memoryUsage.rss()],

@@ -33,6 +33,7 @@ export {
   type ListenAddress,
   type Readiness,
   type SecretHealth,
+  type TemplateHealth,
 } from './health.js';
 export { CREDENTIAL_ENV_NAMES, childEnv, type ChildEnv, type ChildEnvOptions } from './env.js';
 export { warnIfPid1 } from './pid1.js';

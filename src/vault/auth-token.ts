@@ -1,10 +1,11 @@
 /**
  * Token auth: a token given by the user (VAULT_TOKEN's value or a token file), used for every role. login() reads it
  * (the file again each time: an agent may rewrite it) and asks auth/token/lookup-self for its TTL and renewability.
- * A root token has ttl 0 and is not renewable: durationSec 0, it never expires. byLogin is false: tconfd did not create
- * the token, so it never revokes it.
+ * lookup-self rounds the TTL down: a root token says ttl 0 with expire_time null (durationSec 0: it never expires), but
+ * so does a token with less than a second left, whose expire_time is set: that one is expiring (see remainingSec).
+ * byLogin is false: tconfd did not create the token, so it never revokes it.
  */
-import type { VaultClient } from './client.js';
+import type { TokenInfo, VaultClient } from './client.js';
 import { readCredentialFile, VaultLoginError, type AuthGrant, type AuthMethod } from './auth.js';
 import { VaultError } from './errors.js';
 
@@ -51,9 +52,21 @@ export class TokenAuth implements AuthMethod {
       token,
       ...(info.accessor !== undefined && info.accessor !== '' ? { accessor: info.accessor } : {}),
       renewable: info.renewable,
-      durationSec: info.ttlSec,
+      durationSec: remainingSec(info),
       obtainedAt: info.sentAt,
       byLogin: false,
     };
   }
+}
+
+/**
+ * Seconds a looked-up token has left; 0 only for a token that never expires (expire_time null, e.g. a root token).
+ * A ttl of 0 with an expire_time means less than a second left (Vault rounds down): the time to expire_time by the
+ * wall clock, kept within (0, 1] s against clock skew, so that the token is renewed at once (or reported).
+ */
+export function remainingSec(info: Pick<TokenInfo, 'ttlSec' | 'expireTime'>, wallNow: number = Date.now()): number {
+  if (info.ttlSec > 0) return info.ttlSec;
+  if (info.expireTime === null) return 0;
+  const left = (Date.parse(info.expireTime) - wallNow) / 1000;
+  return Number.isFinite(left) ? Math.min(1, Math.max(0.1, left)) : 0.1;
 }

@@ -1,6 +1,6 @@
 /**
- * Vault authentication: one token per Vault role. An AuthMethod logs in and answers an AuthGrant; the TokenProvider
- * (token-provider.ts) keeps one grant per role in memory. The methods live in auth-jwt.ts (kubernetes, jwt),
+ * Vault authentication: one token per Vault role. An AuthMethod logs in and answers an AuthGrant; the Vault session
+ * (session.ts), its only caller, keeps one grant per role in memory. The methods live in auth-jwt.ts (kubernetes, jwt),
  * auth-approle.ts and auth-token.ts; createAuthMethod() builds one from configuration.
  */
 import { readFile } from 'node:fs/promises';

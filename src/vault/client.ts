@@ -73,6 +73,11 @@ export interface VaultRequest {
   readonly signal?: AbortSignal;
   /** Retry transient failures (default true). */
   readonly retry?: boolean;
+  /**
+   * Clock time after which a retry is pointless (e.g. a lease renewal must not outlive the lease): no attempt starts
+   * at or after it; the last failure is thrown instead.
+   */
+  readonly deadline?: number;
 }
 
 /** The answer to a request, with when the successful attempt was sent (Clock time, ms). */
@@ -278,6 +283,7 @@ export class VaultClient {
       if (!retryable || attempt >= maxAttempts) throw failure;
       const ceiling = Math.min(this.maxMs, this.initialMs * 2 ** (attempt - 1));
       const delayMs = Math.floor(this.rng() * ceiling);
+      if (req.deadline !== undefined && this.clock.now() + delayMs >= req.deadline) throw failure;
       this.logger.warn(
         {
           vault: { method, path: apiPath, status: failure.status, code: failure instanceof VaultNetworkError ? failure.code : undefined },
@@ -366,13 +372,14 @@ export class VaultClient {
   }
 
   /** auth/token/renew-self; the answer is in the `auth` block. */
-  async renewSelf(token: string, incrementSec?: number, signal?: AbortSignal): Promise<Renewal> {
+  async renewSelf(token: string, incrementSec?: number, signal?: AbortSignal, deadline?: number): Promise<Renewal> {
     const res = await this.exchange<VaultResponse>({
       method: 'POST',
       path: 'auth/token/renew-self',
       token,
       body: incrementSec === undefined ? {} : { increment: `${Math.round(incrementSec)}s` },
       ...(signal ? { signal } : {}),
+      ...(deadline !== undefined ? { deadline } : {}),
     });
     const auth = res.body?.auth;
     return {
@@ -392,9 +399,10 @@ export class VaultClient {
 
   /**
    * sys/leases/renew. With an increment the TTL becomes the increment from now; without one, the default TTL. Past
-   * max_ttl Vault answers 200 with a capped TTL and a warning; at the limit 400 (see isLeaseGone).
+   * max_ttl Vault answers 200 with a capped TTL and a warning; at the limit 400 (see isLeaseGone). No retry starts
+   * after `deadline` (Clock ms).
    */
-  async renewLease(token: string, leaseId: string, incrementSec?: number, signal?: AbortSignal): Promise<Renewal> {
+  async renewLease(token: string, leaseId: string, incrementSec?: number, signal?: AbortSignal, deadline?: number): Promise<Renewal> {
     const body: Record<string, unknown> = { lease_id: leaseId };
     if (incrementSec !== undefined) body['increment'] = Math.round(incrementSec);
     const res = await this.exchange<VaultResponse>({
@@ -403,6 +411,7 @@ export class VaultClient {
       token,
       body,
       ...(signal ? { signal } : {}),
+      ...(deadline !== undefined ? { deadline } : {}),
     });
     return {
       durationSec: res.body?.lease_duration ?? 0,
@@ -423,9 +432,16 @@ export class VaultClient {
     });
   }
 
-  /** Close the connections (waits for requests in flight). */
-  async close(): Promise<void> {
-    await this.agent.close();
+  /** Close the connections: waits for requests in flight up to timeoutMs (default 2000), then drops them. */
+  async close(timeoutMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), timeoutMs);
+      timer.unref();
+    });
+    const r = await Promise.race([this.agent.close().then(() => 'closed' as const), late]);
+    clearTimeout(timer);
+    if (r === 'late') await this.agent.destroy().catch(() => undefined);
   }
 }
 

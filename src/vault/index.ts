@@ -1,5 +1,5 @@
 /**
- * The Vault client layer: HTTP client, errors, auth methods and the per-role token provider.
+ * The Vault client layer: HTTP client, errors, auth methods, and the session that owns tokens and leases.
  */
 import type { VaultClient } from './client.js';
 import type { AuthMethod } from './auth.js';
@@ -40,8 +40,9 @@ export {
 } from './auth.js';
 export { JwtAuth, DEFAULT_SERVICE_ACCOUNT_TOKEN, type JwtAuthOptions } from './auth-jwt.js';
 export { AppRoleAuth, type AppRoleAuthOptions } from './auth-approle.js';
-export { TokenAuth, type TokenAuthOptions } from './auth-token.js';
-export { TokenProvider, type TokenSource, type TokenProviderOptions } from './token-provider.js';
+export { TokenAuth, remainingSec, type TokenAuthOptions } from './auth-token.js';
+export { VaultSession, LeaseLostError, REVOKE_POLICY_LINE, type RevocationReport, type SessionClient, type VaultSessionOptions } from './session.js';
+export { Ledger, type LeaseRecord, type TokenRecord } from './ledger.js';
 
 /** Auth configuration, as the CLI gathers it. */
 export type AuthConfig =

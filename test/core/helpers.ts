@@ -6,7 +6,7 @@ import { afterAll } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { Pipeline } from '../../src/pipeline.js';
+import { Pipeline } from '../../src/runtime/pipeline.js';
 import { Renderer } from '../../src/render/index.js';
 import { EnvSource, ExeSource, FileSource } from '../../src/sources/index.js';
 

@@ -200,3 +200,19 @@ export function paths(root: string): { conf: string; out: string; file: (name?: 
 
 /** Fail clearly instead of skipping silently: every Vault call in setup goes through call() and throws. */
 export { call };
+
+/**
+ * Accessors of the live tokens created by a login at `loginPath` (e.g. auth/jwt/login), through LIST
+ * auth/token/accessors and lookup-accessor with the root token: the tokens tconfd logged in with, even those it never
+ * rendered.
+ */
+export async function liveLoginTokens(world: World, loginPath: string): Promise<string[]> {
+  const list = await world.api('LIST', 'auth/token/accessors');
+  if (list.status !== 200) throw new Error(`LIST auth/token/accessors answered ${list.status}`);
+  const out: string[] = [];
+  for (const accessor of (list.body?.data?.keys ?? []) as string[]) {
+    const res = await world.api('POST', 'auth/token/lookup-accessor', { accessor });
+    if (res.status === 200 && res.body?.data?.path === loginPath) out.push(accessor);
+  }
+  return out;
+}

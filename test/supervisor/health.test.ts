@@ -125,6 +125,22 @@ describe('health server', () => {
     const r = await get(s, '/readyz');
     expect(r.status).toBe(503);
     expect(r.body).toBe('secret "db" not valid\nsecret "cert" expired\n');
+
+    status = { ...healthy, templates: [{ name: 'app.jsonnet', current: false }, { name: 'ok.jsonnet', current: true }] };
+    expect(await get(s, '/readyz')).toMatchObject({
+      status: 503,
+      body: 'template "app.jsonnet" not current (its last rendering failed or is overdue)\n',
+    });
+  });
+
+  it('/metrics: tconfd_template_current is 0 for a template whose rendering fails, 1 otherwise', async () => {
+    const s = await serve(() => ({ ...healthy, templates: [{ name: 'b.jsonnet', current: true }, { name: 'a.jsonnet', current: false }] }));
+    const { samples } = parseProm((await get(s, '/metrics')).body);
+    expect(samples.filter((x) => x.name === 'tconfd_template_current')).toEqual([
+      { name: 'tconfd_template_current', labels: { template: 'a.jsonnet' }, value: 0 },
+      { name: 'tconfd_template_current', labels: { template: 'b.jsonnet' }, value: 1 },
+    ]);
+    expect(samples.find((x) => x.name === 'tconfd_ready')?.value).toBe(0);
   });
 
   it('/metrics is Prometheus text with counters, gauges and escaped label values', async () => {
@@ -152,6 +168,7 @@ describe('health server', () => {
       tconfd_child_restarts_total: 'counter',
       tconfd_child_up: 'gauge',
       tconfd_secret_expiry_seconds: 'gauge',
+      tconfd_template_current: 'gauge',
       tconfd_ready: 'gauge',
       tconfd_process_resident_memory_bytes: 'gauge',
       tconfd_process_heap_used_bytes: 'gauge',

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseSecretPath, type VaultSecretSpec } from '../../src/config/secret-path.js';
 import { VaultSource } from '../../src/sources/vault.js';
 import { SecretFetchError } from '../../src/sources/types.js';
-import { VaultClient, VaultError, isPermissionDenied, type TokenSource } from '../../src/vault/index.js';
+import { VaultClient, VaultError, VaultLoginError, VaultSession, isPermissionDenied, type AuthGrant, type AuthMethod } from '../../src/vault/index.js';
 import { captureLogger, FakeClock, fixtureJson, startServer, type Handler, type TestServer } from './support.js';
 
 let server: TestServer;
@@ -23,30 +23,21 @@ afterEach(() => {
   server.requests.length = 0;
 });
 
-/** Tokens that count logins: role → `tok-ROLE-N`. */
-class FakeTokens implements TokenSource {
+/** An auth method that counts logins: role → `s.tok-ROLE-N`. */
+class CountingAuth implements AuthMethod {
+  readonly kind = 'jwt' as const;
   logins = 0;
-  invalidated: string[] = [];
-  private current = new Map<string, string>();
-  async get(role: string): Promise<string> {
-    let t = this.current.get(role);
-    if (t === undefined) {
-      this.logins++;
-      t = `s.tok-${role}-${this.logins}`;
-      this.current.set(role, t);
-    }
-    return t;
-  }
-  invalidate(role: string, token: string): void {
-    this.invalidated.push(token);
-    if (this.current.get(role) === token) this.current.delete(role);
+  async login(role: string): Promise<AuthGrant> {
+    this.logins++;
+    return { token: `s.tok-${role}-${this.logins}`, renewable: true, durationSec: 3600, obtainedAt: clock.now(), byLogin: true };
   }
 }
 
-function setup(handler: Handler): { source: VaultSource; tokens: FakeTokens } {
+function setup(handler: Handler): { source: VaultSource; tokens: CountingAuth } {
   server.handler = handler;
-  const tokens = new FakeTokens();
-  return { source: new VaultSource({ client, tokens, clock, logger: captureLogger().logger }), tokens };
+  const tokens = new CountingAuth();
+  const session = new VaultSession({ client, auth: tokens, clock, logger: captureLogger().logger });
+  return { source: new VaultSource({ session, clock }), tokens };
 }
 
 function spec(raw: string): VaultSecretSpec {
@@ -120,21 +111,26 @@ describe('VaultSource', () => {
     expect(server.requests[1]!.json).toEqual({ input: 'aGVsbG8=' });
   });
 
-  it('a 403 drops the token, logs in once more and retries once', async () => {
+  it('a 403 on a token that lookup-self also refuses: one more login, and the read is retried once with the new token', async () => {
     const { source, tokens } = setup((r) =>
       r.headers['x-vault-token'] === 's.tok-app-1'
-        ? { status: 403, fixture: 'error-403-bad-token.json' }
+        ? { status: 403, fixture: 'error-403-revoked-token.json' }
         : { fixture: 'db-creds.json' },
     );
     const f = await source.fetch(spec('vault:app:database/creds/app'));
     expect(f.lifetime.kind).toBe('lease');
     expect(tokens.logins).toBe(2);
-    expect(tokens.invalidated).toEqual(['s.tok-app-1']);
-    expect(server.requests.map((r) => r.headers['x-vault-token'])).toEqual(['s.tok-app-1', 's.tok-app-2']);
+    expect(server.requests.map((r) => `${r.path} ${String(r.headers['x-vault-token'])}`)).toEqual([
+      'database/creds/app s.tok-app-1',
+      'auth/token/lookup-self s.tok-app-1',
+      'database/creds/app s.tok-app-2',
+    ]);
   });
 
-  it('a second 403 is an error naming the path and the role, without retrying further', async () => {
-    const { source, tokens } = setup(() => ({ status: 403, fixture: 'error-403-policy.json' }));
+  it('a 403 from the policy (lookup-self answers 200) is an error naming the path and the role, without a login', async () => {
+    const { source, tokens } = setup((r) =>
+      r.path === 'auth/token/lookup-self' ? { fixture: 'token-lookup-self.json' } : { status: 403, fixture: 'error-403-policy.json' },
+    );
     const err = await source.fetch(spec('vault:app:database/creds/app')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecretFetchError);
     expect((err as Error).message).toBe(
@@ -143,8 +139,16 @@ describe('VaultSource', () => {
     );
     expect((err as Error).cause).toBeInstanceOf(VaultError);
     expect(isPermissionDenied(err)).toBe(true);
+    expect(tokens.logins).toBe(1);
+    expect(server.requests.map((r) => r.path)).toEqual(['database/creds/app', 'auth/token/lookup-self']);
+  });
+
+  it('a second 403 after a new login is an error, without retrying further', async () => {
+    const { source, tokens } = setup(() => ({ status: 403, fixture: 'error-403-bad-token.json' }));
+    const err = await source.fetch(spec('vault:app:database/creds/app')).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^secret "vault:app:database\/creds\/app": permission denied reading database\/creds\/app as role "app"/);
     expect(tokens.logins).toBe(2);
-    expect(server.requests).toHaveLength(2);
+    expect(server.requests.map((r) => r.path)).toEqual(['database/creds/app', 'auth/token/lookup-self', 'database/creds/app']);
   });
 
   it('KV v2 soft-deleted: an error naming the path and "deleted"', async () => {
@@ -172,11 +176,11 @@ describe('VaultSource', () => {
 
   it('a login failure names the secret and the role', async () => {
     server.handler = () => ({ fixture: 'kv2-read.json' });
-    const source = new VaultSource({
-      client,
-      clock,
-      tokens: { get: () => Promise.reject(new Error('cannot read the service-account token file /x: it does not exist')), invalidate: () => undefined },
-    });
+    const auth: AuthMethod = {
+      kind: 'kubernetes',
+      login: () => Promise.reject(new VaultLoginError('kubernetes', 'app', 'cannot read the service-account token file /x: it does not exist')),
+    };
+    const source = new VaultSource({ session: new VaultSession({ client, auth, clock, logger: captureLogger().logger }), clock });
     await expect(source.fetch(spec('vault:app:secret/data/foo'))).rejects.toThrow(
       'secret "vault:app:secret/data/foo": cannot log in to Vault as role "app": cannot read the service-account token file /x: it does not exist',
     );

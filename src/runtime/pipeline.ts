@@ -1,20 +1,22 @@
 /**
- * The rendering pipeline as main.ts wires it: holds the current value of every secret, builds each template's
- * std.extVar inputs, renders templates (re-running dynamic exe secrets first) and reports which files changed.
- * It talks to sources only through the registry and to files only through the render stage.
+ * The rendering pipeline: holds the current value of every secret, builds each template's std.extVar inputs, renders
+ * a template (re-running its dynamic exe secrets first) and reports which files changed and which leases its files
+ * now hold. It talks to sources only through the registry and to files only through the render stage.
  */
-import type { LoadedConfig, TemplateConfig } from './config/load.js';
-import type { SecretSpec, VaultSecretSpec } from './config/secret-path.js';
-import type { Logger } from './log.js';
-import { Renderer, TemplateError, type FileResult, type PlannedFile } from './render/index.js';
-import { fetchSecret, type Fetched, type LeaseFacts, type SourceRegistry } from './sources/index.js';
-import type { Clock } from './clock.js';
+import type { LoadedConfig, TemplateConfig } from '../config/load.js';
+import type { SecretSpec, VaultSecretSpec } from '../config/secret-path.js';
+import type { Logger } from '../log.js';
+import { Renderer, TemplateError, type FileResult, type PlannedFile } from '../render/index.js';
+import { fetchSecret, type Fetched, type LeaseFacts, type SourceRegistry } from '../sources/index.js';
+import type { Clock } from '../clock.js';
 
 export interface TemplateOutcome {
   readonly template: TemplateConfig;
   readonly files: readonly FileResult[];
   /** Paths whose bytes changed (created or updated). */
   readonly changed: readonly string[];
+  /** Lease ids of the secrets the files were rendered from: they hold those credentials now. */
+  readonly uses: readonly string[];
 }
 
 export interface PipelineOptions {
@@ -127,34 +129,51 @@ export class Pipeline {
         template: t,
         files: results,
         changed: results.filter((r) => r.outcome !== 'unchanged').map((r) => r.path),
+        uses: this.leasesOf(t),
       });
     }
     return outcomes;
   }
 
   /**
-   * Render some templates at runtime: each is independent, so one failing template keeps its previous files and
-   * does not stop the others. Returns the outcomes of those that rendered, and the errors of the others.
+   * Render one template at runtime: its dynamic exe secrets are run again (aborted with signal), it is evaluated from
+   * the current values and its files are written. Rejects when any step fails (its files are left as they were).
    */
+  async renderOne(t: TemplateConfig, signal?: AbortSignal): Promise<TemplateOutcome> {
+    await this.refreshDynamic([t], signal);
+    signal?.throwIfAborted();
+    const uses = this.leasesOf(t);
+    const plans = await this.plan([t]);
+    signal?.throwIfAborted();
+    const [outcome] = await this.write(plans);
+    return { ...outcome!, uses };
+  }
+
+  /** Render several templates, each on its own: one failing keeps its previous files and does not stop the others. */
   async render(
     templates: readonly TemplateConfig[],
+    signal?: AbortSignal,
   ): Promise<{ outcomes: TemplateOutcome[]; failures: { template: TemplateConfig; error: Error }[] }> {
-    const failures: { template: TemplateConfig; error: Error }[] = [];
-    try {
-      await this.refreshDynamic(templates);
-    } catch (err) {
-      return { outcomes: [], failures: templates.map((t) => ({ template: t, error: err as Error })) };
-    }
     const outcomes: TemplateOutcome[] = [];
+    const failures: { template: TemplateConfig; error: Error }[] = [];
     for (const t of templates) {
       try {
-        const plans = await this.plan([t]);
-        outcomes.push(...(await this.write(plans)));
+        outcomes.push(await this.renderOne(t, signal));
       } catch (err) {
         failures.push({ template: t, error: err as Error });
       }
     }
     return { outcomes, failures };
+  }
+
+  /** Lease ids of the current values of a template's secrets. */
+  leasesOf(t: TemplateConfig): string[] {
+    const ids: string[] = [];
+    for (const { spec } of t.secrets) {
+      const l = this.values.get(spec.raw)?.lifetime;
+      if (l?.kind === 'lease' && l.leaseId !== '') ids.push(l.leaseId);
+    }
+    return ids;
   }
 }
 

@@ -1,15 +1,20 @@
 /**
- * The Vault stack as main.ts wires it: client, auth method, one token per role, the vault secret source. In a module
- * of its own so that configurations without vault secrets never load it (undici: startup time and memory).
+ * The Vault stack as main.ts wires it: client, auth method, the session (tokens and leases), the vault secret source.
+ * In a module of its own so that configurations without vault secrets never load it (undici: startup time and memory).
  */
 import { existsSync } from 'node:fs';
-import { UsageError } from './cli/parse.js';
-import type { Settings } from './cli/settings.js';
-import type { Clock } from './clock.js';
-import type { VaultWiring } from './daemon.js';
-import type { Logger } from './log.js';
-import { VaultSource } from './sources/vault.js';
-import { createAuthMethod, TokenProvider, VaultClient, type AuthConfig } from './vault/index.js';
+import { UsageError } from '../cli/parse.js';
+import type { Settings } from '../cli/settings.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { VaultSource } from '../sources/vault.js';
+import { createAuthMethod, VaultClient, VaultSession, type AuthConfig, type RevocationReport } from '../vault/index.js';
+
+export interface VaultWiring {
+  readonly client: VaultClient;
+  readonly session: VaultSession;
+  readonly source: VaultSource;
+}
 
 const SERVICE_ACCOUNT_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
 
@@ -60,39 +65,37 @@ export function setUpVault(opts: {
       break;
     }
   }
-  const tokens = new TokenProvider(createAuthMethod(client, auth), { clock, logger });
-  const source = new VaultSource({ client, tokens, clock, logger });
+  const session = new VaultSession({ client, auth: createAuthMethod(client, auth), clock, logger });
+  const source = new VaultSource({ session, clock });
   logger.debug({ vault: client.addr, auth: a.method }, 'Vault configured');
-  return { client, tokens, source };
+  return { client, session, source };
 }
 
 /**
- * Revoke what tconfd obtained when nothing will use it (--check, or a start that failed after secrets were fetched):
- * each lease (sys/leases/revoke, which the policy may not allow), then each token obtained by login (revoke-self,
- * which revokes its leases too). Best effort, bounded by the client's timeouts; errors are logged at debug.
+ * Give back everything the session recorded and has not revoked (at exit, after the lease scheduler's own
+ * revocation; or after --check or a start that failed or was stopped), and say what was and was not revoked.
  */
-export async function revokeObtained(
-  vault: VaultWiring,
-  leaseIds: readonly { leaseId: string; role: string }[],
-  logger: Logger,
-): Promise<void> {
-  await Promise.all(
-    leaseIds.map(async ({ leaseId, role }) => {
-      const token = vault.tokens.grant(role)?.token;
-      if (token === undefined) return;
-      await vault.client.revokeLease(token, leaseId).catch((err: unknown) => {
-        logger.debug({ err: (err as Error).message }, 'lease not revoked');
-      });
-    }),
-  );
-  await Promise.all(
-    vault.tokens
-      .grants()
-      .filter(([, g]) => g.byLogin)
-      .map(([, g]) =>
-        vault.client.revokeSelf(g.token).catch((err: unknown) => {
-          logger.debug({ err: (err as Error).message }, 'token not revoked');
-        }),
-      ),
+export async function revokeAndReport(vault: VaultWiring, logger: Logger, signal?: AbortSignal): Promise<RevocationReport> {
+  const r = await vault.session.revokeAll(signal);
+  logRevocation(r, logger);
+  return r;
+}
+
+export function logRevocation(r: RevocationReport, logger: Logger): void {
+  const notRevoked = r.leases.notRevoked + r.tokens.notRevoked;
+  if (notRevoked === 0) {
+    if (r.leases.revoked + r.tokens.revoked > 0) {
+      logger.info({ leases: r.leases.revoked, tokens: r.tokens.revoked }, 'leases and tokens revoked');
+    }
+    return;
+  }
+  logger.warn(
+    {
+      revoked: { leases: r.leases.revoked, tokens: r.tokens.revoked },
+      notRevoked: { leases: r.leases.notRevoked, tokens: r.tokens.notRevoked },
+    },
+    r.revokeDenied && r.tokens.notRevoked === 0
+      ? `${r.leases.notRevoked} lease(s) NOT revoked: the policy does not allow sys/leases/revoke and the token is not tconfd's to revoke; they expire at the end of their TTL`
+      : `${notRevoked} lease(s) or token(s) NOT revoked (Vault refused or did not answer): they expire at the end of their TTL`,
   );
 }
