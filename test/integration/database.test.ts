@@ -114,23 +114,27 @@ describe('a renewable database lease', () => {
     expect(standin.databaseUsers().find((u) => u.username === r.secrets.db.username)).toBeDefined();
   });
 
-  it('ends the old lease: revoked --revoke-grace (1 s) after the new one was rendered, or left to expire within it', async (ctx) => {
+  it('ends the old lease: revoked --revoke-grace (1 s) after the new one was taken and rendered, or left to expire within it', async (ctx) => {
     const standin = requireStandin(world.target, ctx, 'lease revocation times');
     const [old, fresh] = standin.leases().filter((l) => l.path === 'database/creds/short');
     await waitFor('the old lease to end', () => standin.leases().find((l) => l.id === old!.id)?.revoked, { detail: timeline });
     const o = standin.leases().find((l) => l.id === old!.id)!;
     const renderedAt = (await t.waitForLog('template rendered: files changed')).time;
+    // The grace runs from when tconfd took the new lease ("obtained a new ..."), and the old one is never released while
+    // a file still holds its credentials.
+    const obtainedAt = (await t.waitForLog('obtained a new vault:app:database/creds/short')).time;
     const revokes = standin.requests.filter((q) => q.method === 'PUT' && q.path === 'sys/leases/revoke');
     if (t.logs('expires within the grace; not released').length === 0) {
       // The usual case (the capped renewal leaves >= 2.2 s): released by tconfd after the grace, before its expiry.
-      expect(o.revokedAt! - renderedAt, timeline()).toBeGreaterThanOrEqual(950);
+      expect(o.revokedAt! - obtainedAt, timeline()).toBeGreaterThanOrEqual(950);
+      expect(o.revokedAt!, timeline()).toBeGreaterThan(renderedAt);
       expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
       expect(revokes.length, timeline()).toBeGreaterThanOrEqual(1);
     } else {
       // A machine slow enough to take that long to render: the old lease expired within the grace, and tconfd rightly
       // left it to expire rather than revoke it (a revoke could only answer "lease not found"). tconfd knows the
       // expiry to the second (lease_duration is whole seconds, rounded down): up to a second more than the grace.
-      expect(o.expiresAt, timeline()).toBeLessThanOrEqual(renderedAt + 1000 + 1000 + 50);
+      expect(o.expiresAt, timeline()).toBeLessThanOrEqual(obtainedAt + 1000 + 1000 + 50);
       expect(o.revokedAt!, timeline()).toBeGreaterThanOrEqual(o.expiresAt - 50);
       expect(revokes, timeline()).toEqual([]);
     }
