@@ -118,10 +118,16 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
     expect(replacement!.issuedAt).toBeLessThan(oldTk.revokedAt!);
     const renderedAt = (await t.waitForLog((l) => l.msg === 'template rendered: files changed' && l.time >= replacement!.issuedAt)).time;
     expect(renderedAt).toBeLessThan(oldTk.revokedAt!);
-    // ...which tconfd did itself (auth/token/revoke-self), before the token's max TTL.
+    // ...which tconfd did itself (auth/token/revoke-self), before the token's max TTL. (A machine too slow to do so
+    // within the >= 1.1 s the token had left: it expired first, and tconfd noticed when Vault refused it.)
     const revokeSelf = standin.requests.filter((q) => q.tokenAccessor === oldTk.accessor && q.path === 'auth/token/revoke-self');
-    expect(revokeSelf.map((q) => q.status)).toEqual([204]);
-    expect(revokeSelf[0]!.at).toBeLessThan(oldTk.expiresAt!);
+    if (revokeSelf.length > 0) {
+      expect(revokeSelf.map((q) => q.status)).toEqual([204]);
+      expect(revokeSelf[0]!.at).toBeLessThan(oldTk.expiresAt!);
+    } else {
+      expect(oldTk.revokedAt!, t.tail()).toBeGreaterThanOrEqual(oldTk.expiresAt! - 50);
+      await t.waitForLog('Vault no longer accepts an earlier token of tconfd');
+    }
     const user = standin.databaseUsers().find((u) => u.username === second.secrets.db.username);
     expect(user?.dropped).toBe(false);
   });
