@@ -6,49 +6,41 @@
 #
 # Base image: node:24-alpine, pinned by its major tag. Node 24 is an LTS line, supported until April 2028,
 # which satisfies package.json "engines" (>= 20); Node 20 reached its end of life in April 2026 and Node 22 ends
-# in April 2027. The addon uses Node-API, so moving to a newer LTS tag needs no code change. The major tag picks
-# up 24.x security releases; pin a digest (node:24-alpine@sha256:...) for byte-for-byte reproducible builds.
-# Both stages use the same image: the native libjsonnet addon is compiled against musl and must run on it.
+# in April 2027. tconfd is plain JavaScript (no native addon), so moving to a newer LTS tag needs no code change.
+# The major tag picks up 24.x security releases; pin a digest (node:24-alpine@sha256:...) for byte-for-byte
+# reproducible builds. Both stages use the same image: V8's code cache made by the build (dist/tconfd.cjs.cache) is
+# only accepted by the Node.js that made it.
 
-# ---- build: compile the addon, bundle dist/cli.js, keep production node_modules only --------------------------
+# ---- build: bundle dist/ -------------------------------------------------------------------------------------
+# No compiler: every dependency is JavaScript, bundled into dist/tconfd.cjs (esbuild's own binary comes as a
+# prebuilt optional dependency).
 FROM node:24-alpine AS build
-
-# What the cmake-js build of @hanazuki/node-jsonnet (libjsonnet, C++) needs at `npm ci` time.
-RUN apk add --no-cache build-base cmake python3 linux-headers
 
 # The same directory as in the runtime stage (see below).
 WORKDIR /usr/lib/tconfd
 
-# cmake-js reads npm_cmake_* variables as -D options. By default the addon's RUNPATH is the absolute path of
-# this build directory; with $ORIGIN it finds libjsonnet.so.0 relative to itself, wherever node_modules ends up.
-ENV npm_cmake_CMAKE_BUILD_RPATH_USE_ORIGIN=ON
-
-# Dependencies first: this layer is cached until package.json or the lockfile changes.
+# Dependencies first: this layer is cached until package.json or the lockfile changes. No install script needs to
+# run, and the package's own `prepare` (a build) cannot yet: the sources come next.
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --ignore-scripts
 
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 # The build renders the quickstart once to warm up V8's code cache (dist/tconfd.cjs.cache).
 COPY examples/quickstart ./examples/quickstart
-# Bundle src/cli.ts into dist/ (the dist/cli.js loader, the dist/tconfd.cjs bundle and its code cache, made by
-# this image's Node), then drop devDependencies (esbuild, typescript, vitest...). The production tree keeps
-# @hanazuki/node-jsonnet with its compiled addon and pino-pretty, the two externals of the bundle.
-# The addon's build tree is ~65 MB of objects and CMake files: keep the addon (*.node) and libjsonnet.so* only.
+# Bundle src/cli.ts into dist/ (the dist/cli.js loader, the dist/tconfd.cjs bundle with every dependency, and its
+# code cache, made by this image's Node). package.json lists no runtime dependency: node_modules (esbuild,
+# typescript, vitest...) stays in this stage.
 RUN npm run build \
- && npm prune --omit=dev \
- && find node_modules/@hanazuki/node-jsonnet/build -type f ! -name '*.node' ! -name 'libjsonnet.so*' -delete \
- && find node_modules/@hanazuki/node-jsonnet/build -type d -empty -delete \
  && node dist/cli.js --version
 
 # ---- runtime -----------------------------------------------------------------------------------------------
 FROM node:24-alpine AS runtime
 
 # tini is PID 1: Node reaps its own children but not orphaned grandchildren of the application (the kernel
-# reparents them to PID 1), and tini also forwards signals to tconfd. libstdc++ is what the addon links against
-# (the node image has it already; listed so that the dependency is explicit).
-RUN apk add --no-cache tini libstdc++
+# reparents them to PID 1), and tini also forwards signals to tconfd.
+RUN apk add --no-cache tini
 
 # An unprivileged user for tconfd and the application it starts. /etc/tconfd holds the config files and
 # templates (mount it read-only); /run/tconfd is a writable place for rendered files ("dir" in a template).
@@ -60,20 +52,17 @@ RUN addgroup -S -g 10001 tconfd \
  && chown tconfd:tconfd /run/tconfd \
  && chmod 0750 /run/tconfd
 
-# Same path as the build stage, so the installed tree is exactly what was built and tested there.
+# Same path as the build stage, so the installed tree is exactly what was built and tested there: package.json
+# and dist/ are the whole package (its "files", without the README and the JSON Schema).
 WORKDIR /usr/lib/tconfd
 COPY --from=build /usr/lib/tconfd/package.json ./package.json
-COPY --from=build /usr/lib/tconfd/node_modules ./node_modules
 COPY --from=build /usr/lib/tconfd/dist ./dist
 
 # package.json "bin": tconfd -> dist/cli.js (it has a `#!/usr/bin/env node` shebang and mode 0755). Node
-# resolves the symlink, so dist/cli.js finds dist/tconfd.cjs and node_modules next to it. dist/ stays owned by
-# root: tconfd only reads its code cache there.
-# The smoke test also evaluates Jsonnet: it fails here, not at the first rendering, if the addon or
-# libjsonnet.so.0 cannot be loaded.
+# resolves the symlink, so dist/cli.js finds dist/tconfd.cjs next to it. dist/ stays owned by root: tconfd only
+# reads its code cache there.
 RUN ln -s /usr/lib/tconfd/dist/cli.js /usr/local/bin/tconfd \
- && tconfd --version \
- && node -e "new (require('@hanazuki/node-jsonnet').Jsonnet)().evaluateSnippet('1 + 1').then(console.log)"
+ && tconfd --version
 
 ENV TCONFD_DIR=/etc/tconfd
 

@@ -19,7 +19,6 @@ export function createLogger(opts: LogOptions): Logger {
   const base = { level: opts.level, base: { name: 'tconfd' } as Record<string, unknown> };
   if (opts.format === 'pretty') {
     // pino-pretty as a synchronous stream (no worker thread): logs are few, and startup stays fast.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return pino(
       base,
       prettyStream(opts.destination ?? process.stderr),
@@ -29,10 +28,22 @@ export function createLogger(opts: LogOptions): Logger {
 }
 
 import { createRequire } from 'node:module';
-const require = createRequire(import.meta.url);
+
+/**
+ * The bundle's own `require`: scripts/build.mjs defines it so that esbuild bundles what it loads into dist/ (as a
+ * module evaluated at its first require, not at start). Undefined when src/ runs unbundled (tests, scripts/run-ts.mjs).
+ */
+declare const __TCONFD_BUNDLE_REQUIRE__: NodeJS.Require | undefined;
+
+/** pino-pretty, loaded only for --log-format pretty. */
+function loadPinoPretty(): (o: Record<string, unknown>) => NodeJS.WritableStream {
+  return typeof __TCONFD_BUNDLE_REQUIRE__ === 'function'
+    ? __TCONFD_BUNDLE_REQUIRE__('pino-pretty')
+    : createRequire(import.meta.url)('pino-pretty');
+}
 
 function prettyStream(dest: NodeJS.WritableStream): NodeJS.WritableStream {
-  const pretty = require('pino-pretty') as (o: Record<string, unknown>) => NodeJS.WritableStream;
+  const pretty = loadPinoPretty();
   return pretty({
     destination: dest,
     sync: true,

@@ -141,7 +141,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
   const longRunning = !(settings.once || settings.check || (settings.command.length === 0 && !settings.daemon));
 
-  const renderer = new Renderer({ jpaths: settings.jpaths, logger, confine: settings.confine });
+  const renderer = new Renderer({ jpaths: settings.jpaths, renderTimeoutMs: settings.renderTimeoutMs, logger, confine: settings.confine });
   const pipeline = new Pipeline({ config, sources, renderer, logger, clock });
 
   // First rendering: every secret, then every template evaluated before anything is written.
@@ -154,7 +154,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
   let plans;
   try {
-    const planning = pipeline.plan(pipeline.templates); // libjsonnet evaluates on the thread pool...
+    const planning = pipeline.plan(pipeline.templates); // templates evaluate in slices, yielding between files...
     daemonModule = longRunning ? import('./runtime/run.js') : undefined; // ...while this initialises
     plans = await lifecycle.guard(planning);
   } catch (err) {

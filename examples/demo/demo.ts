@@ -1,17 +1,21 @@
 /**
  * `npm run demo`: the whole tconfd flow, a lease cycle every ~8 s, with nothing installed by hand.
  *
- *   1. A Vault: the one at VAULT_ADDR (+ VAULT_TOKEN) if set, else the test suite's Vault stand-in, in-process.
+ *   1. A Vault: the test suite's Vault stand-in, in-process; or the one at VAULT_ADDR (+ VAULT_TOKEN): the demo then
+ *      checks it can reach it, says exactly what it would configure there and leave in place, and goes ahead only
+ *      with --configure-vault.
  *   2. Configured through Vault's HTTP API: a database role with a short lease (default_ttl 6s, max_ttl 12s), a KV v2
  *      secret, a policy, and JWT auth with a key pair generated here (a JWT signed by it plays the workload identity).
  *   3. tconfd (node dist/cli.js) logs in with that JWT (-T DEMO_JWT -l auth/jwt/login --auth jwt), renders
  *      examples/demo/tconfd.d/demo.jsonnet into a temp dir and supervises examples/demo/app.mjs.
  *   4. You watch: the lease renewed, then rotated at its max TTL (a new database user), the app reloaded (SIGHUP), the
- *      old lease revoked after --revoke-grace. Lines marked VAULT are what Vault itself reports (sys/leases/lookup).
+ *      old lease revoked after --revoke-grace (or left to run out when it has less than that left: tconfd says so).
+ *      Lines marked VAULT are what Vault itself reports (sys/leases/lookup).
  *   5. Ctrl-C (or --duration SECONDS): the app stops, tconfd revokes its leases and its token, and the demo checks
  *      from Vault's side that nothing is left.
  *
- * Run: npm run demo [-- --duration SECONDS]  (npm run build, then node scripts/run-ts.mjs examples/demo/demo.ts)
+ * Run: npm run demo [-- --duration SECONDS] [-- --configure-vault]
+ *      (npm run build, then node scripts/run-ts.mjs examples/demo/demo.ts)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +32,7 @@ import {
   generateRsaKeyPair,
   putKv2,
   signJwt,
+  VaultSetupError,
   writePolicy,
 } from '../../test/vault/setup.js';
 import { vaultApi, type VaultApi } from '../../test/vault/target.js';
@@ -36,15 +41,17 @@ import { vaultApi, type VaultApi } from '../../test/vault/target.js';
 
 const DB_ROLE = 'demo';
 /**
- * A whole cycle in ~8 s: tconfd renews at 60–73 % of the remaining TTL (at ~4 s: the lease now ends at ~10 s), then
- * at ~7–9 s Vault caps the renewal at max_ttl (3.2–4.8 s left), so tconfd obtains a new lease (a new user) at once,
- * renders, reloads the app, and revokes the old lease REVOKE_GRACE later. The grace must be shorter than what is left
- * of the old lease (else tconfd lets it expire on its own instead): 2 s < 3.2 s.
+ * A whole cycle in ~9 s: tconfd renews first at 7–73 % of the TTL, then at 60–73 % of what remains; the first renewal
+ * after 6 s is capped by max_ttl (Vault grants less than the 6 s asked), so tconfd obtains a new lease (a new user),
+ * renders, reloads the app, and revokes the old lease REVOKE_GRACE later. It replaces the old lease at once when at
+ * most 5 s are left, else at 60–73 % of what is left: either way the old lease has at least ~1.35 s left when the new
+ * one is rendered (2.9 s typically). A grace of 0.5 s leaves ~0.85 s for the new lease's request, rendering and a busy
+ * machine; when it is not enough, tconfd says so and lets the old lease run out by itself (never left alive).
  */
 const DEFAULT_TTL = 6;
 const MAX_TTL = 12;
 /** Short timings for a person watching (defaults: --revoke-grace 30s, --wait 2s:10s). */
-const REVOKE_GRACE = '2s';
+const REVOKE_GRACE = '500ms';
 const WAIT = '500ms:2s';
 const POLL_MS = 200;
 /** The issuer of the demo's JWTs (any name: Vault checks it against the auth method's bound_issuer). */
@@ -52,18 +59,24 @@ const ISSUER = 'https://tconfd-demo.local';
 
 function usage(): never {
   process.stdout.write(
-    'usage: node scripts/run-ts.mjs examples/demo/demo.ts [--duration SECONDS]\n' +
+    'usage: node scripts/run-ts.mjs examples/demo/demo.ts [--duration SECONDS] [--configure-vault]\n' +
       '  --duration SECONDS  stop by itself after SECONDS (as Ctrl-C would); default: run until Ctrl-C\n' +
-      'Uses VAULT_ADDR + VAULT_TOKEN when set, otherwise starts the Vault stand-in in-process.\n',
+      '  --configure-vault   with VAULT_ADDR: configure that Vault (without it, the demo only says what it would do)\n' +
+      'Starts the Vault stand-in in-process, or uses the Vault at VAULT_ADDR (with an admin VAULT_TOKEN) when set.\n',
   );
   process.exit(0);
 }
 
-function parseArgs(argv: string[]): { durationSec: number | undefined } {
+function parseArgs(argv: string[]): { durationSec: number | undefined; configureVault: boolean } {
   let durationSec: number | undefined;
+  let configureVault = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') usage();
+    if (a === '--configure-vault') {
+      configureVault = true;
+      continue;
+    }
     const m = /^--duration(?:=(.*))?$/.exec(a);
     if (m) {
       const v = m[1] ?? argv[++i];
@@ -73,7 +86,7 @@ function parseArgs(argv: string[]): { durationSec: number | undefined } {
     }
     fail(`unknown argument ${a} (try --help)`);
   }
-  return { durationSec };
+  return { durationSec, configureVault };
 }
 
 // ---------------------------------------------------------------------------------------------------- output
@@ -121,18 +134,130 @@ interface Target {
   standin?: VaultStandin;
 }
 
+/** Why a request to Vault did not get an answer, in a few words (fetch's own message is "fetch failed"). */
+function unreachable(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  switch (cause?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connection timed out';
+    default:
+      if ((err as Error).name === 'TimeoutError') return 'no answer within 10 s';
+      if (cause?.message === 'bad port') return 'a port fetch() refuses to connect to (bad port)';
+      return cause?.message ?? cause?.code ?? (err as Error).message;
+  }
+}
+
+class VaultUnreachable extends DemoError {}
+
+/** The Vault in use, for error messages. */
+let vaultAddr = '(none yet)';
+
+/** A call to Vault whose failure to get an answer is one line naming the address. */
+function reachableApi(t: { addr: string; rootToken: string }): VaultApi {
+  const api = vaultApi(t);
+  return async (...args) => {
+    try {
+      return await api(...args);
+    } catch (err) {
+      throw new VaultUnreachable(`cannot reach Vault at ${t.addr}: ${unreachable(err)}`);
+    }
+  };
+}
+
 async function vaultTarget(): Promise<Target> {
-  const addr = process.env['VAULT_ADDR'];
-  if (addr) {
+  const raw = process.env['VAULT_ADDR'];
+  if (raw) {
     const token = process.env['VAULT_TOKEN'];
     if (!token) fail('VAULT_ADDR is set but VAULT_TOKEN is not: the demo configures Vault with that token (unset VAULT_ADDR to use the stand-in)');
-    say('DEMO', `using the Vault at ${addr} (VAULT_ADDR), configured with VAULT_TOKEN`);
-    return { kind: 'real', addr: addr.replace(/\/+$/, '').replace(/\/v1$/, ''), rootToken: token };
+    const addr = raw.replace(/\/+$/, '').replace(/\/v1$/, '');
+    if (!/^https?:\/\/[^/]+/.test(addr)) fail(`VAULT_ADDR=${raw} is not an http:// or https:// address`);
+    // Reachable, and the token accepted, before anything else.
+    let health: Response;
+    try {
+      health = await fetch(`${addr}/v1/sys/health?standbyok=true&perfstandbyok=true`, { signal: AbortSignal.timeout(10_000) });
+      await health.text();
+    } catch (err) {
+      fail(`cannot reach Vault at ${addr} (VAULT_ADDR): ${unreachable(err)}`);
+    }
+    if (health.status >= 500) fail(`the Vault at ${addr} (VAULT_ADDR) is not ready: sys/health answered ${health.status} (sealed or not initialised?)`);
+    const self = await reachableApi({ addr, rootToken: token })('GET', 'auth/token/lookup-self');
+    if (self.status !== 200) {
+      const errors = (self.body?.errors as string[] | undefined)?.join('; ') ?? `status ${self.status}`;
+      fail(`the Vault at ${addr} does not accept VAULT_TOKEN: ${errors}`);
+    }
+    vaultAddr = addr;
+    return { kind: 'real', addr, rootToken: token };
   }
   const standin = await startVaultStandin();
+  vaultAddr = standin.addr;
   say('DEMO', `VAULT_ADDR is not set: started the Vault stand-in in-process at ${standin.addr}`);
   indent('(test/vault/standin: Vault\'s HTTP API in memory, database users kept in memory; set VAULT_ADDR and VAULT_TOKEN to use a real Vault)');
   return { kind: 'standin', addr: standin.addr, rootToken: standin.rootToken, standin };
+}
+
+/** What configureVault() finds on a real Vault, read before anything is changed. */
+interface RealVaultState {
+  kvMounted: boolean;
+  databaseMounted: boolean;
+  /** database/roles/demo exists: used as it is. */
+  dbRole: boolean;
+  policyExists: boolean;
+  /** The JWT auth mount the demo uses: jwt, or tconfd-demo-jwt when auth/jwt/ serves something else. */
+  jwtMount: string;
+  jwtMountExists: boolean;
+}
+
+async function inspectRealVault(t: Target, api: VaultApi): Promise<RealVaultState> {
+  const mounts = (await api('GET', 'sys/mounts')).body?.data ?? {};
+  const kv = mounts['secret/'];
+  if (kv && !(kv.type === 'kv' && kv.options?.version === '2')) {
+    fail(`secret/ on ${t.addr} is a ${kv.type} ${kv.options?.version ? `version ${kv.options.version} ` : ''}mount, not KV version 2: the demo reads secret/data/demo`);
+  }
+  const dbRole = (await api('GET', `database/roles/${DB_ROLE}`)).status === 200;
+  if (!dbRole && !process.env['DEMO_PG_URL']) fail(`no database role database/roles/${DB_ROLE} on ${t.addr}.\n${REAL_DB_HELP}`);
+  const auths = (await api('GET', 'sys/auth')).body?.data ?? {};
+  // A real Vault may already have auth/jwt/ configured for something else: do not overwrite it (a previous run of
+  // the demo is recognised by its issuer).
+  const ours = auths['jwt/'] !== undefined && (await api('GET', 'auth/jwt/config')).body?.data?.bound_issuer === ISSUER;
+  const jwtMount = auths['jwt/'] && !ours ? 'tconfd-demo-jwt' : 'jwt';
+  return {
+    kvMounted: kv !== undefined,
+    databaseMounted: mounts['database/'] !== undefined,
+    dbRole,
+    policyExists: (await api('GET', 'sys/policies/acl/tconfd-demo')).status === 200,
+    jwtMount,
+    jwtMountExists: auths[`${jwtMount}/`] !== undefined,
+  };
+}
+
+/** Everything the demo would change in a real Vault, what it leaves there afterwards, and how to remove it. */
+function describePlan(t: Target, v: RealVaultState): void {
+  say('DEMO', `VAULT_ADDR is set: the demo configures the Vault at ${t.addr} with VAULT_TOKEN, and leaves it configured:`);
+  indent(`- KV version 2 at secret/: ${v.kvMounted ? 'already there' : 'enabled'}; secret/data/demo written ({greeting}, a new version if it exists)`);
+  indent(`- policy tconfd-demo: ${v.policyExists ? 'replaced (it exists)' : 'created'} (read database/creds/${DB_ROLE} and secret/data/demo, update sys/leases/revoke)`);
+  indent(
+    `- JWT auth at auth/${v.jwtMount}/: ${v.jwtMountExists ? 'already there' : 'enabled'}; its config (a public key the demo generates, ` +
+      `bound_issuer ${ISSUER}) and its role "demo" written${v.jwtMount === 'jwt' ? '' : ' (auth/jwt/ serves something else: left alone)'}`,
+  );
+  if (v.dbRole) indent(`- database: the existing role database/roles/${DB_ROLE} is used as it is`);
+  else {
+    indent(
+      `- database: ${v.databaseMounted ? 'database/ already there' : 'database/ enabled'}; database/config/tconfd-demo (PostgreSQL from DEMO_PG_URL) ` +
+        `and database/roles/${DB_ROLE} written`,
+    );
+  }
+  indent('Removed at the end: the database leases and the login token tconfd obtains (it revokes them). The rest stays; to remove it:');
+  indent(
+    `  vault auth disable ${v.jwtMount}; vault policy delete tconfd-demo; vault kv metadata delete secret/demo` +
+      (v.dbRole ? '' : `; vault delete database/roles/${DB_ROLE}; vault delete database/config/tconfd-demo`),
+  );
 }
 
 const REAL_DB_HELP = `The demo needs Vault's database secrets engine with a role "${DB_ROLE}" at database/roles/${DB_ROLE}.
@@ -159,8 +284,7 @@ async function configureDatabase(t: Target, api: VaultApi): Promise<void> {
     say('DEMO', `database engine: using the existing role database/roles/${DB_ROLE} (default_ttl ${d.default_ttl}s, max_ttl ${d.max_ttl}s)`);
     return;
   }
-  const pg = process.env['DEMO_PG_URL'];
-  if (!pg) fail(`no database role database/roles/${DB_ROLE} on ${t.addr}.\n${REAL_DB_HELP}`);
+  const pg = process.env['DEMO_PG_URL']!; // checked by inspectRealVault
   await enableDatabase(t, { name: 'tconfd-demo', pgConnectionUrl: pg, allowedRoles: [DB_ROLE] });
   await createDbRole(t, { name: DB_ROLE, dbName: 'tconfd-demo', defaultTtl: `${DEFAULT_TTL}s`, maxTtl: `${MAX_TTL}s` });
   say('DEMO', `database engine: PostgreSQL from DEMO_PG_URL, role "${DB_ROLE}", default_ttl ${DEFAULT_TTL}s, max_ttl ${MAX_TTL}s`);
@@ -174,8 +298,7 @@ path "sys/leases/revoke"       { capabilities = ["update"] }
 `;
 
 /** Configure everything; returns the JWT and the JWT auth mount. */
-async function configureVault(t: Target): Promise<{ jwt: string; jwtMount: string }> {
-  const api = vaultApi(t);
+async function configureVault(t: Target, api: VaultApi, jwtMount: string): Promise<{ jwt: string; jwtMount: string }> {
   say('DEMO', 'configuring Vault through its HTTP API:');
   await configureDatabase(t, api);
 
@@ -186,14 +309,6 @@ async function configureVault(t: Target): Promise<{ jwt: string; jwtMount: strin
   await writePolicy(t, 'tconfd-demo', POLICY);
   say('DEMO', 'policy "tconfd-demo": read database/creds/demo and secret/data/demo, update sys/leases/revoke');
 
-  // A real Vault may already have auth/jwt/ configured for something else: do not overwrite it (a previous run of
-  // the demo is recognised by its issuer).
-  let jwtMount = 'jwt';
-  if (t.kind === 'real') {
-    const auths = await api('GET', 'sys/auth');
-    const ours = (await api('GET', 'auth/jwt/config')).body?.data?.bound_issuer === ISSUER;
-    if (auths.body?.data?.['jwt/'] && !ours) jwtMount = 'tconfd-demo-jwt';
-  }
   const { privateKey, publicKeyPem } = generateRsaKeyPair();
   await enableJwtAuth(t, { mount: jwtMount, publicKeyPem, boundIssuer: ISSUER });
   await createJwtRole(t, {
@@ -249,6 +364,11 @@ class VaultWatcher {
     private readonly api: VaultApi,
     private readonly prefix: string,
     private readonly loginPath: string,
+    /**
+     * How a lease ended, when Vault can say (the stand-in records it): revoked (with the time left) or expired. A real
+     * Vault forgets a lease once it is gone: the time left when it was last seen decides.
+     */
+    private readonly ending: (id: string) => { revokedAt: number; expiresAt: number } | undefined = () => undefined,
   ) {}
 
   start(): void {
@@ -304,11 +424,21 @@ class VaultWatcher {
     for (const l of this.leases.values()) {
       if (l.gone || live.has(l.id)) continue;
       l.gone = true;
-      const left = l.expires - Date.now();
-      say('VAULT', left > 0 ? `lease ${shortId(l.id)} revoked, ${(left / 1000).toFixed(1)}s before it would have expired` : `lease ${shortId(l.id)} expired`);
+      say('VAULT', this.describeEnd(l));
     }
     // Tokens: at every tick until tconfd has logged in, then every second.
     if (final || this.tokens.size === 0 || this.ticks++ % 5 === 0) await this.pollTokens(final);
+  }
+
+  /** One line on how a lease ended (the states are explained in examples/demo/README.md, "Reading the output"). */
+  private describeEnd(l: SeenLease): string {
+    const known = this.ending(l.id);
+    const left = known ? known.expiresAt - known.revokedAt : l.expires - Date.now();
+    if (left > 0) return `lease ${shortId(l.id)} revoked, ${(left / 1000).toFixed(1)}s before it would have expired`;
+    const replaced = [...this.leases.values()].some((o) => o.issued > l.issued);
+    return replaced
+      ? `lease ${shortId(l.id)} ran out: it had less than the revoke grace left when tconfd replaced it, so tconfd let it expire`
+      : `lease ${shortId(l.id)} expired before tconfd replaced it`;
   }
 
   private async pollTokens(final: boolean): Promise<void> {
@@ -335,13 +465,25 @@ class VaultWatcher {
 // ---------------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<number> {
-  const { durationSec } = parseArgs(process.argv.slice(2));
+  const { durationSec, configureVault: mayConfigure } = parseArgs(process.argv.slice(2));
   const root = repoRoot();
   const cli = join(root, 'dist', 'cli.js');
   if (!existsSync(cli)) fail(`${relative(process.cwd(), cli)} is missing: run \`npm run build\` (npm run demo does)`);
 
   say('DEMO', 'tconfd demo: Vault login, a short database lease renewed and rotated, the app reloaded, everything revoked on exit');
   const target = await vaultTarget();
+  const api = reachableApi(target);
+  let jwtMount = 'jwt';
+  if (target.kind === 'real') {
+    const state = await inspectRealVault(target, api);
+    describePlan(target, state);
+    if (!mayConfigure) {
+      say('DEMO', 'nothing was changed. Run again with --configure-vault to go ahead (npm run demo -- --configure-vault),');
+      indent('or unset VAULT_ADDR to run the demo against the in-process Vault stand-in.');
+      return 2;
+    }
+    jwtMount = state.jwtMount;
+  }
   const tmp = mkdtempSync(join(tmpdir(), 'tconfd-demo-'));
   let tconfd: ChildProcess | undefined;
   const cleanup = (): void => {
@@ -350,7 +492,7 @@ async function main(): Promise<number> {
   };
   process.on('exit', cleanup);
   try {
-    const { jwt, jwtMount } = await configureVault(target);
+    const { jwt } = await configureVault(target, api, jwtMount);
 
     // The config and template, copied where tconfd reads them; the rendered file goes to <tmp>/run.
     const confDir = join(tmp, 'tconfd.d');
@@ -373,7 +515,10 @@ async function main(): Promise<number> {
     ];
     say('DEMO', 'starting tconfd:');
     indent(`node dist/cli.js ${args.slice(0, -3).join(' ')} node examples/demo/app.mjs ${appConfig}`);
-    indent(`watch: the lease renewed at ~2/3 of its TTL, replaced at max_ttl ${MAX_TTL}s by a new user, the app reloaded (SIGHUP), the old lease revoked ${REVOKE_GRACE} later.`);
+    indent(
+      `watch: the lease renewed at ~2/3 of its TTL, replaced at max_ttl ${MAX_TTL}s by a new user, the app reloaded (SIGHUP), ` +
+        `the old lease revoked ${REVOKE_GRACE} later (examples/demo/README.md explains every line).`,
+    );
     indent(durationSec !== undefined ? `stopping by itself after ${durationSec}s (--duration)` : 'press Ctrl-C to stop: the app stops, tconfd revokes its leases and its token');
 
     // tconfd gets the JWT, not the admin token: it must log in like a workload would.
@@ -382,7 +527,10 @@ async function main(): Promise<number> {
     env['DEMO_JWT'] = jwt;
     env['DEMO_OUT'] = outDir;
 
-    const watcher = new VaultWatcher(vaultApi(target), `database/creds/${DB_ROLE}/`, loginPath);
+    const watcher = new VaultWatcher(api, `database/creds/${DB_ROLE}/`, loginPath, (id) => {
+      const l = target.standin?.leases().find((x) => x.id === id);
+      return l?.revokedAt !== undefined ? { revokedAt: l.revokedAt, expiresAt: l.expiresAt } : undefined;
+    });
     // Its own process group: Ctrl-C reaches the demo only, which hands it to tconfd exactly once (a second Ctrl-C
     // is passed on too: tconfd then kills the app at once).
     tconfd = spawn(process.execPath, [cli, ...args], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
@@ -454,7 +602,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof DemoError) say('ERROR', err.message);
+    // The demo's own failures (Vault unreachable, a set-up request refused) are one line; anything else is a bug
+    // of the demo: its stack helps.
+    if (err instanceof DemoError || err instanceof VaultSetupError) say('ERROR', err.message);
+    else if (err instanceof TypeError && err.message === 'fetch failed') say('ERROR', `cannot reach Vault at ${vaultAddr}: ${unreachable(err)}`);
     else say('ERROR', err instanceof Error ? (err.stack ?? err.message) : String(err));
     process.exit(1);
   },

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the example on this machine, without Kubernetes or Docker:
 #   1. a throwaway MariaDB (mariadb-install-db in a temp dir, mariadbd on a free loopback port; as root it runs as
-#      the `mysql` user), root's password set to DB_ROOT_PASSWORD (rootpassword, as in the seed), sql/setup.sql;
+#      the `mysql` user), root's password set to DB_ROOT_PASSWORD (rootpassword, as in the article this example follows), sql/setup.sql;
 #   2. a Vault: a real `vault server -dev` when `vault` is on PATH (configured by vault/setup.sh), otherwise the
 #      repository's Vault stand-in (test/vault/standin, configured by vault/apply.mjs with vault/requests.json);
 #   3. tconfd with tconfd.d/, supervising app.mjs, for RUN_SECONDS (default 40), with short leases (DEFAULT_TTL 10s,
@@ -56,7 +56,7 @@ until "$client" --no-defaults -u root -S "$work/db/mysqld.sock" -e 'SELECT 1' >/
   kill -0 "$db_pid" 2>/dev/null || { cat "$work/db/error.log" >&2; exit 1; }
   sleep 0.2
 done
-# root gets the seed's password on every root account (root@localhost, root@127.0.0.1 ...), in one session
+# root gets the article's password on every root account (root@localhost, root@127.0.0.1 ...), in one session
 "$client" --no-defaults -u root -S "$work/db/mysqld.sock" -N -e \
   "SELECT CONCAT('ALTER USER ''root''@''', Host, ''' IDENTIFIED BY ''$DB_ROOT_PASSWORD'';') FROM mysql.user WHERE User = 'root'" |
   "$client" --no-defaults -u root -S "$work/db/mysqld.sock"

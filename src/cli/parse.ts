@@ -7,6 +7,7 @@ import { parseDuration, parseWait } from '../duration.js';
 import { parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
+import { closestName } from './suggest.js';
 
 export type CliResult =
   | { readonly kind: 'run'; readonly settings: Settings }
@@ -42,6 +43,7 @@ function builder(version: string) {
       jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
       once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
       check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
+      'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
       daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
       confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
       'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
@@ -109,7 +111,7 @@ export function parseCli(args: readonly string[], env: Env, version: string, isT
   } catch (err) {
     failure ??= (err as Error).message;
   }
-  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args) };
+  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
   if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
   if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   try {
@@ -124,17 +126,41 @@ function oneLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('; ');
 }
 
+/** yargs' option table: getOptions() exists on every yargs instance; @types/yargs does not declare it. */
+interface OptionTable {
+  getOptions(): { key: Record<string, unknown>; alias: Record<string, string[]>; boolean: string[] };
+}
+
+/** Every option name of the table as it can be typed, without dashes: long names, aliases, --no-X of booleans. */
+function optionNames(y: OptionTable): string[] {
+  const o = y.getOptions();
+  const names = [...Object.keys(o.key), ...Object.keys(o.alias), ...Object.values(o.alias).flat(), ...o.boolean.map((b) => `no-${b}`)];
+  return [...new Set(names)].filter((n) => n.length > 1 && !/[A-Z]/.test(n));
+}
+
 /** yargs' messages, reworded as one line naming the option. */
-function usageMessage(text: string, args: readonly string[]): string {
+function usageMessage(text: string, args: readonly string[], known: readonly string[]): string {
   const line = oneLine(text);
   const choice = /Invalid values:;? Argument: ([\w-]+), Given: (.*), Choices: (.*)$/.exec(line);
   if (choice) return `--${choice[1]}: ${choice[2]} is not one of ${choice[3]}`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(line);
   if (unknown) {
-    const names = unknown[1]!.split(', ');
-    const positional = names.find((u) => args.includes(u));
+    const reported = unknown[1]!.split(', ');
+    const positional = reported.find((u) => args.includes(u));
     if (positional !== undefined) return `unexpected argument "${positional}" (put the command to run after --)`;
-    return `unknown option${names.length > 1 ? 's' : ''}: ${names.map((u) => (u.length === 1 ? `-${u}` : `--${u}`)).join(', ')} (see --help)`;
+    // yargs also reports the camelCase spelling of each name, and --no-X as X: name what was typed, once.
+    const typed = reported
+      .filter((u) => !(/[A-Z]/.test(u) && reported.includes(u.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))))
+      .map((u) => (args.some((a) => a === `--no-${u}` || a.startsWith(`--no-${u}=`)) ? `no-${u}` : u));
+    let suggested = false;
+    const items = typed.map((u) => {
+      if (u.length === 1) return `-${u}`;
+      const near = closestName(u, known);
+      if (near === undefined) return `--${u}`;
+      suggested = true;
+      return `--${u} (did you mean --${near}?)`;
+    });
+    return `unknown option${items.length > 1 ? 's' : ''}: ${items.join(', ')}${suggested ? '' : ' (see --help)'}`;
   }
   const missing = /^Not enough arguments following: ([\w-]+)$/.exec(line);
   if (missing) return `--${missing[1]} needs a value`;
@@ -211,12 +237,17 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
   }
   const once = a.once === true;
   const check = a.check === true;
+  if (once && check) {
+    throw new UsageError('--once and --check cannot be used together: --once writes the files, --check writes nothing (give one)');
+  }
   if ((once || check) && command.length > 0) {
     throw new UsageError(`--${check ? 'check' : 'once'} renders and exits: it takes no command after --`);
   }
 
   const dir = str(a.dir) ?? str(env.TCONFD_DIR) ?? '/etc/tconfd';
   const jpaths = [...commaList(env.TCONFD_JPATH), ...commaList(a.jpath)];
+  const renderTimeoutMs = duration('render-timeout', a['render-timeout']);
+  if (renderTimeoutMs <= 0) throw new UsageError('--render-timeout: must be more than 0');
 
   const logLevel = (str(a['log-level']) ?? (a.verbose === true ? 'debug' : undefined) ?? str(env.TCONFD_LOG_LEVEL) ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`TCONFD_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -257,6 +288,7 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
   return {
     dir,
     jpaths,
+    renderTimeoutMs,
     once,
     check,
     daemon: a.daemon === true,

@@ -60,6 +60,8 @@ export interface SupervisorSettings {
 export interface Settings {
   readonly dir: string;
   readonly jpaths: readonly string[];
+  /** --render-timeout: evaluation time limit of one template. */
+  readonly renderTimeoutMs: number;
   readonly once: boolean;
   readonly check: boolean;
   readonly daemon: boolean;

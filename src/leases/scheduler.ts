@@ -24,10 +24,18 @@ import {
   type HeldLifetime,
   type Plan,
   type RenewalAnswer,
+  type RenewalOutcome,
   type RenewState,
   type Rng,
   type Timing,
 } from './policy.js';
+
+/** What a renewal outcome that ends renewing means, in the log line that reports it. */
+const OUTCOME_WHY: Record<Exclude<RenewalOutcome, 'extended'>, string> = {
+  capped: 'Vault granted less than asked, its max TTL is near',
+  stalled: 'the renewal did not move its expiry later',
+  'not-renewable': 'Vault says it is no longer renewable',
+};
 
 /** One obtained value. Immutable: a renewal extends the grant's expiry (see HoldingStatus), not the object. */
 export interface Grant<V> {
@@ -551,7 +559,7 @@ class Held<V> implements Entry {
           previousExpiresAt: iso(previous),
           warnings: answer.warnings,
         },
-        `${this.holding.name} can no longer be extended by renewing (${outcome}); acquiring a new one before it expires`,
+        `${this.holding.name} can no longer be extended by renewing (${outcome}: ${OUTCOME_WHY[outcome]}); acquiring a new one before it expires`,
       );
     }
     this.schedulePlan();
@@ -675,7 +683,11 @@ class Held<V> implements Entry {
       const now = clock.now();
       const at = graceReleaseAt(now, timing.graceMs, previousExpiresAt);
       if (at === null) {
-        log.debug({ ...this.fields, expiresAt: iso(previousExpiresAt) }, `previous ${this.holding.name} expires within the grace; not released`);
+        // Info, not debug: otherwise the old lease's expiry (seen in Vault) looks like a revocation tconfd forgot.
+        log.info(
+          { ...this.fields, expiresAt: iso(previousExpiresAt), graceMs: timing.graceMs },
+          `previous ${this.holding.name} expires within the revoke grace: not revoked, it runs out by itself`,
+        );
       } else {
         const entry = {
           grant: previous,

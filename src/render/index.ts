@@ -44,6 +44,8 @@ export interface FileResult {
 
 export interface RendererOptions {
   readonly jpaths: readonly string[];
+  /** --render-timeout: evaluation time limit per template, in milliseconds (default 10 s). */
+  readonly renderTimeoutMs?: number;
   readonly logger: Logger;
   /** Whether owners can be applied (running as root). Default: process.getuid() === 0. */
   readonly isRoot?: boolean;
@@ -63,6 +65,8 @@ export class Renderer {
   private readonly isRoot: boolean;
   /** output path -> id of the template that writes it */
   private readonly owners = new Map<string, string>();
+  /** template id -> the paths it claimed */
+  private readonly claimed = new Map<string, readonly string[]>();
   private readonly warnedUser = new Set<string>();
   /** Absolute output paths already listed at info (template id + path). */
   private readonly listedAbsolute = new Set<string>();
@@ -72,13 +76,27 @@ export class Renderer {
   private readonly checkedDirs = new Set<string>();
 
   constructor(private readonly opts: RendererOptions) {
-    this.evaluator = opts.evaluator ?? new JsonnetEvaluator({ jpaths: opts.jpaths });
+    this.evaluator =
+      opts.evaluator ??
+      new JsonnetEvaluator({
+        jpaths: opts.jpaths,
+        ...(opts.renderTimeoutMs !== undefined ? { timeoutMs: opts.renderTimeoutMs } : {}),
+        trace: (template, message, where) => opts.logger.info({ template, at: where }, `std.trace: ${message}`),
+      });
     this.isRoot = opts.isRoot ?? process.getuid?.() === 0;
   }
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
   async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
     const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
+    const used = process.cpuUsage(cpu);
+    const round = (ms: number): number => Math.round(ms * 100) / 100;
+    this.opts.logger.debug(
+      { template: tmpl.template, files: outputs.size, ms: round(performance.now() - started), cpuMs: round((used.user + used.system) / 1000) },
+      'template evaluated',
+    );
     const owner = this.ownerFor(tmpl);
     const confine = tmpl.confine ?? this.opts.confine ?? false;
     const files: PlannedFile[] = [];
@@ -120,8 +138,9 @@ export class Renderer {
         );
       }
     }
-    for (const [path, id] of this.owners) if (id === tmpl.id) this.owners.delete(path);
+    for (const path of this.claimed.get(tmpl.id) ?? []) if (this.owners.get(path) === tmpl.id) this.owners.delete(path);
     for (const f of files) this.owners.set(f.path, tmpl.id);
+    this.claimed.set(tmpl.id, files.map((f) => f.path));
   }
 
   /**

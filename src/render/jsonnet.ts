@@ -1,11 +1,18 @@
 /**
- * Jsonnet evaluation with @hanazuki/node-jsonnet (libjsonnet). Each template is a multi-file program
- * (evaluateFileMulti): its top-level keys are output paths, its values the files' contents.
+ * Template evaluation with tconfd's own Jsonnet evaluator (src/render/jsonnet/: the language and standard library of
+ * libjsonnet 0.20). Each template is a multi-file program: its top-level keys are output paths, its values the
+ * files' contents (a string as UTF-8 text, std.native('base64Bytes') as exact bytes, anything else as JSON).
+ *
+ * Evaluation runs on the calling thread in slices: the template's top level, then one slice per output file, yielding
+ * to the event loop between slices (a lease renewal or a health probe waits at most one slice). A slice cannot be
+ * interrupted from outside, so every evaluation is bounded by a time limit (--render-timeout, the sum of its slices)
+ * checked inside the evaluator, and by a depth limit.
  */
-import { Jsonnet, JsonnetError } from '@hanazuki/node-jsonnet';
 import { dirname } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { LeaseFacts } from '../sources/types.js';
-import { registerNatives } from './native.js';
+import { Evaluation, JObject, RuntimeError, StaticError, formatStack, type Value } from './jsonnet/index.js';
+import { nativeFunctions } from './native.js';
 
 export interface EvaluationInput {
   /** std.extVar('secrets'): secret name -> value, exactly as in rconfd. */
@@ -14,63 +21,91 @@ export interface EvaluationInput {
   readonly leases: Readonly<Record<string, LeaseFacts>>;
 }
 
-/** A template that does not evaluate. The message is libjsonnet's (file:line:column), prefixed with the template. */
+/** A template that does not evaluate: one line naming the template, file:line:column and the Jsonnet stack. */
 export class TemplateError extends Error {
   override readonly name = 'TemplateError';
   constructor(
     readonly template: string,
     readonly detail: string,
   ) {
-    super(`template "${template}": ${firstLines(detail)}`);
+    super(`template "${template}": ${detail}`);
   }
-}
-
-function firstLines(detail: string): string {
-  // libjsonnet: "RUNTIME ERROR: msg\n\tfile:3:18-24\tobject <anonymous>\n..." -> "RUNTIME ERROR: msg (at file:3:18-24)"
-  const lines = detail.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const head = lines[0] ?? 'evaluation failed';
-  const loc = lines.slice(1).map((l) => l.split('\t')[0]!).find((l) => /:\d+:\d+/.test(l));
-  return loc !== undefined && !head.includes(loc) ? `${head} (at ${loc})` : head;
 }
 
 export interface EvaluatorOptions {
   /** --jpath directories (the template's own directory is always searched first). */
   readonly jpaths: readonly string[];
+  /** --render-timeout: milliseconds of evaluation per template (default 10 s). */
+  readonly timeoutMs?: number;
+  /** std.trace(message, value): where its message goes (never a secret-derived one: those are redacted). */
+  readonly trace?: (template: string, message: string, where: string | undefined) => void;
 }
+
+const natives = nativeFunctions();
 
 export class JsonnetEvaluator {
   constructor(private readonly opts: EvaluatorOptions) {}
 
-  /** Evaluate a template: output key -> content text (strings as-is with a final newline, anything else as JSON). */
-  async evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<Map<string, string>> {
-    const vm = new Jsonnet();
-    // Paths added later take precedence: --jpath in order given, then the template's own directory.
-    for (let i = this.opts.jpaths.length - 1; i >= 0; i--) vm.addJpath(this.opts.jpaths[i]!);
-    vm.addJpath(dirname(templatePath));
-    vm.extCode('secrets', JSON.stringify(input.secrets));
-    vm.extCode('leases', JSON.stringify(input.leases));
-    registerNatives(vm);
-    let outputs: Record<string, string>;
+  /** Evaluate a template: output key -> file content. Throws TemplateError. */
+  async evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<Map<string, Buffer>> {
+    const timeoutMs = this.opts.timeoutMs ?? 10_000;
+    const ev = new Evaluation({
+      // libjsonnet's order, as rconfd set it up: the importing file's directory, the template's, then --jpath in order
+      jpaths: [dirname(templatePath), ...this.opts.jpaths],
+      extVars: {
+        secrets: { kind: 'json', value: input.secrets, secret: true },
+        leases: { kind: 'json', value: input.leases },
+      },
+      natives,
+      timeoutMs,
+      timeoutMessage: `evaluation stopped after ${formatMs(timeoutMs)} (--render-timeout)`,
+      trace: (message, loc) => this.opts.trace?.(template, message, loc === undefined ? undefined : formatStack([{ loc, name: '' }])),
+    });
+    const fail = (err: unknown, key?: string): never => {
+      throw new TemplateError(template, describe(err, input.secrets, key));
+    };
+    let top: Value;
+    let keys: string[];
     try {
-      outputs = await vm.evaluateFileMulti(templatePath);
+      top = ev.run(() => ev.evaluateFile(templatePath));
+      keys = ev.run(() => ev.multi(top));
     } catch (err) {
-      if (err instanceof JsonnetError || err instanceof Error) {
-        throw new TemplateError(template, redactSecrets(err.message, input.secrets));
-      }
-      throw err;
+      return fail(err);
     }
-    const files = new Map<string, string>();
-    for (const [key, json] of Object.entries(outputs)) {
-      files.set(key, manifest(json));
+    const files = new Map<string, Buffer>();
+    for (const key of keys) {
+      await yieldToEventLoop();
+      const shownKey = (top as JObject).isTaintedKey(key) ? undefined : key;
+      try {
+        files.set(key, ev.run(() => ev.fileContent(ev.field(top as JObject, key))));
+      } catch (err) {
+        fail(err, shownKey ?? '(a name derived from a secret)');
+      }
     }
     return files;
   }
 }
 
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** The one-line message of an evaluation error; a message derived from a secret is never shown. */
+function describe(err: unknown, secrets: unknown, key: string | undefined): string {
+  const where = key === undefined ? '' : `output "${key}": `;
+  if (err instanceof StaticError) return where + redactSecrets(err.message, secrets);
+  if (err instanceof RuntimeError) {
+    const detail = err.origin === 'secret' ? '[error message redacted: derived from a secret]' : err.detail;
+    const stack = formatStack([...err.frames, { loc: err.pending, name: '' }]);
+    return where + redactSecrets(`RUNTIME ERROR: ${detail}${stack === '' ? '' : ` (at ${stack})`}`, secrets);
+  }
+  return where + redactSecrets((err as Error).message, secrets);
+}
+
 /**
- * libjsonnet quotes the offending value in some errors (std.base64Decode, std.parseInt, ...): every secret string of
- * 4 characters or more, as is and JSON-escaped, becomes [redacted], so that a template error never carries a secret
- * into logs or the exit message.
+ * Belt and braces: every secret string of 4 characters or more, as is and JSON-escaped, becomes [redacted] in an
+ * error message (the evaluator's own messages never quote a runtime string, and a template's own error message
+ * derived from a secret is withheld whole).
  */
 export function redactSecrets(message: string, secrets: unknown): string {
   const values = new Set<string>();
@@ -87,14 +122,4 @@ export function redactSecrets(message: string, secrets: unknown): string {
   let out = message;
   for (const s of [...values].sort((a, b) => b.length - a.length)) out = out.split(s).join('[redacted]');
   return out;
-}
-
-/** A string is written as-is (with a trailing newline added if missing, as rconfd does); anything else as JSON. */
-export function manifest(json: string): string {
-  const trimmed = json.trimStart();
-  if (trimmed.startsWith('"')) {
-    const text = JSON.parse(json) as string;
-    return text.endsWith('\n') ? text : text + '\n';
-  }
-  return json.endsWith('\n') ? json : json + '\n';
 }

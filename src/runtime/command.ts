@@ -50,7 +50,7 @@ export class Command {
     lifecycle.forwardTo((sig) => c.signal(sig));
     void c.exited.then((status) => {
       if (!this.#started) return;
-      if (!lifecycle.stopping) logger.info({ status }, 'the command ended: stopping');
+      if (!lifecycle.stopping && c.endCause !== 'start-failed') logger.info({ status }, 'the command ended: stopping');
       this.code = status;
       lifecycle.stop();
     });
@@ -66,7 +66,7 @@ export class Command {
     try {
       await this.child.start();
     } catch (err) {
-      this.#logger.error({ err: (err as Error).message }, 'cannot start the command');
+      this.#logger.error(err instanceof ChildStartError ? { command: err.command, status: err.status } : {}, (err as Error).message);
       this.code = err instanceof ChildStartError ? err.status : 1;
       this.#lifecycle.stop();
     }

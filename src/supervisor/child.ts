@@ -88,7 +88,10 @@ export interface ChildSupervisorEvents {
   restart: [info: ChildRestartInfo];
 }
 
-/** The command could not be started (not found, not executable...). The message names the command. */
+/**
+ * The command could not be started (not found, not executable...). The message is one line, as a shell would say it,
+ * naming the command and the status tconfd exits with: `command not found: myapp (exit 127)`.
+ */
 export class ChildStartError extends Error {
   override readonly name = 'ChildStartError';
   constructor(
@@ -97,26 +100,23 @@ export class ChildStartError extends Error {
     readonly code: string | undefined,
     /** The status a shell would report: 127 when not found, 126 otherwise. */
     readonly status: number,
-    options?: { cause?: unknown },
   ) {
-    super(`cannot start command "${command}": ${describeSpawnError(code)}`, options);
+    super(describeSpawnError(command, code, status));
   }
 }
 
-function describeSpawnError(code: string | undefined): string {
+function describeSpawnError(command: string, code: string | undefined, status: number): string {
   switch (code) {
     case 'ENOENT':
-      return 'not found (ENOENT)';
+      return `command not found: ${command} (exit ${status})`;
     case 'EACCES':
-      return 'permission denied, or not an executable file (EACCES)';
+      return `command not executable: ${command} (permission denied, or not an executable file; exit ${status})`;
     case 'ENOEXEC':
-      return 'not an executable format (ENOEXEC)';
+      return `command not executable: ${command} (not an executable format; exit ${status})`;
     case 'ENOTDIR':
-      return 'a component of the path is not a directory (ENOTDIR)';
-    case undefined:
-      return 'spawn failed';
+      return `command not found: ${command} (a component of its path is not a directory; exit ${status})`;
     default:
-      return `spawn failed (${code})`;
+      return `cannot start command: ${command} (${code ?? 'spawn failed'}; exit ${status})`;
   }
 }
 
@@ -229,7 +229,8 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
 
   /**
    * Start the child (call once, after the first complete rendering). Resolves when it has been spawned; rejects with
-   * a ChildStartError naming the command when it cannot be (and `exited` then settles with 127 or 126).
+   * a ChildStartError naming the command when it cannot be (and `exited` then settles with 127 or 126, endCause
+   * 'start-failed'). The caller reports it: it is not logged here.
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error('ChildSupervisor.start() called twice, or after shutdown()');
@@ -238,7 +239,6 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
       await this.#spawn();
     } catch (err) {
       const status = err instanceof ChildStartError ? err.status : 1;
-      this.#log.error({ err }, 'cannot start the command');
       this.#end(status, 'start-failed');
       throw err;
     }
@@ -271,7 +271,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
       try {
         await this.#spawn();
       } catch (err) {
-        this.#log.error({ err }, 'cannot start the command again');
+        this.#log.error(`cannot start the command again: ${(err as Error).message}`);
         this.#onExit({
           pid: 0,
           code: err instanceof ChildStartError ? err.status : 1,
@@ -355,7 +355,8 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
       // Spawn failed; execa settles the promise with the error (reject: false), on the next tick.
       return sub.then((r) => {
         const code = (r as { code?: string }).code;
-        throw new ChildStartError(file, code, code === 'ENOENT' ? 127 : 126, { cause: r });
+        // Not execa's error as a cause: it repeats the same ENOENT three times, with stacks through the bundle.
+        throw new ChildStartError(file, code, code === 'ENOENT' ? 127 : 126);
       });
     }
     const startedAt = this.#clock.now();
@@ -436,7 +437,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
       if (this.#state !== 'backoff') return;
       this.#state = 'running';
       this.#spawn().catch((err: unknown) => {
-        this.#log.error({ err }, 'cannot start the command again');
+        this.#log.error(`cannot start the command again: ${(err as Error).message}`);
         const status = err instanceof ChildStartError ? err.status : 1;
         this.#onExit({ pid: 0, code: status, signal: null, status, uptimeMs: 0, expected: false });
       });

@@ -225,7 +225,7 @@ describe.concurrent('runtime failures: exit 1 naming the secret or the template'
     });
     const r = await run(['--dir', 'conf', '--once'], { cwd: root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tconfd: template "b\.jsonnet": RUNTIME ERROR: field does not exist: nope \(at \S*\/conf\/b\.jsonnet:2:\d+(-\d+)?\)\n$/);
+    expect(r.stderr).toMatch(/^tconfd: template "b\.jsonnet": output "b\.txt": RUNTIME ERROR: field does not exist: nope \(at \S*\/conf\/b\.jsonnet:2:\d+(-\d+)?\)\n$/);
     expect(existsSync(join(root, 'out'))).toBe(false);
   });
 

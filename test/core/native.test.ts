@@ -9,7 +9,8 @@ async function evaluate(code: string, secrets: Record<string, unknown>): Promise
   const dir = mkdtempSync(join(tmpdir(), 'tconfd-native-'));
   const file = join(dir, 't.jsonnet');
   writeFileSync(file, code);
-  return new JsonnetEvaluator({ jpaths: [] }).evaluate('t.jsonnet', file, { secrets, leases: {} });
+  const files = await new JsonnetEvaluator({ jpaths: [] }).evaluate('t.jsonnet', file, { secrets, leases: {} });
+  return new Map([...files].map(([k, v]) => [k, v.toString('utf8')]));
 }
 
 describe('native functions', () => {

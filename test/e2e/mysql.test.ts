@@ -109,7 +109,7 @@ beforeAll(async () => {
   }
   const v = (await db.query<{ v: string }>('SELECT VERSION() AS v'))[0]?.v ?? '';
   if (!/mariadb/i.test(v) && Number(v.split('.')[0]) >= 8) {
-    unavailable = `the server is MySQL ${v}: the seed's GRANT ... IDENTIFIED BY needs MariaDB or MySQL < 8.0`;
+    unavailable = `the server is MySQL ${v}: the example's GRANT ... IDENTIFIED BY needs MariaDB or MySQL < 8.0`;
     console.warn(`[e2e] examples/mysql-dynamic-credentials skipped: ${unavailable}`);
     await db.stop();
     db = undefined;

@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, killAll, startTs, type Exit, type Proc } from '../support/tconfd.js';
+import { createDbRole, enableDatabase } from '../vault/setup.js';
+import { freePort, requireStandin, startVaultTarget, vaultApi, type VaultTarget } from '../vault/target.js';
 
 describe('examples/demo (npm run demo)', () => {
   let demo: Proc;
@@ -52,8 +54,22 @@ describe('examples/demo (npm run demo)', () => {
     expect(out()).toMatch(/APP: SIGHUP, reloaded: config #2: user /);
   });
 
-  it('revokes the replaced lease after the grace, before it expires', () => {
-    expect(out()).toMatch(/VAULT: lease …\S+ revoked, [\d.]+s before it would have expired/);
+  it('revokes a replaced lease after the grace, before it expires', () => {
+    const beforeStop = out().split(/DEMO: 25s elapsed/)[0]!;
+    expect(beforeStop).toMatch(/VAULT: lease …\S+ revoked, [\d.]+s before it would have expired/);
+  });
+
+  it('says how every lease ended, in the words its README explains', () => {
+    const ends = out().match(/VAULT: lease …\S+ (?:revoked|ran out|expired)\b.*/g) ?? [];
+    const issued = Number(/stand-in's view: (\d+) leases? issued/.exec(out())?.[1]);
+    expect(ends).toHaveLength(issued);
+    for (const e of ends) {
+      expect(e).toMatch(
+        /: lease …\S+ (revoked, [\d.]+s before it would have expired|ran out: it had less than the revoke grace left when tconfd replaced it, so tconfd let it expire|expired before tconfd replaced it)$/,
+      );
+    }
+    // A replaced lease left to run out: tconfd said so when it replaced it.
+    if (ends.some((e) => e.includes('ran out'))) expect(out()).toMatch(/INFO: previous .* expires within the revoke grace: not revoked, it runs out by itself/);
   });
 
   it('stops cleanly: the app stops, every lease and the login token are revoked', () => {
@@ -70,5 +86,67 @@ describe('examples/demo (npm run demo)', () => {
     for (const line of out().split('\n').filter((l) => l.includes('password'))) {
       expect(line).toMatch(/password \S{2}\*{6} \(\d+ chars\)/);
     }
+  });
+});
+
+describe('npm run demo with VAULT_ADDR', () => {
+  afterAll(killAll);
+
+  it('says in one line that it cannot reach a Vault on a closed port, naming the address', async () => {
+    const addr = `http://127.0.0.1:${await freePort()}`;
+    const demo = startTs('examples/demo/demo.ts', [], { inheritEnv: true, env: { NO_COLOR: '1', VAULT_ADDR: addr, VAULT_TOKEN: 'root' } });
+    expect(await demo.waitForExit({ timeoutMs: 60_000 })).toEqual({ code: 1, signal: null });
+    const lines = demo.output.trimEnd().split('\n');
+    expect(lines).toHaveLength(2); // the banner, then the error
+    expect(lines[1]).toMatch(new RegExp(`^\\[[\\d:.]+\\] ERROR: cannot reach Vault at ${addr} \\(VAULT_ADDR\\): connection refused$`));
+    expect(demo.output).not.toMatch(/TypeError|fetch failed|    at /);
+  });
+
+  describe('a reachable Vault', () => {
+    let target: VaultTarget;
+    beforeAll(async () => {
+      target = await startVaultTarget();
+    }, 60_000);
+    afterAll(async () => target?.stop());
+
+    it('is not configured without --configure-vault: the demo says what it would change and leave, and changes nothing', async () => {
+      const api = vaultApi(target);
+      const authBefore = (await api('GET', 'sys/auth')).body?.data as Record<string, unknown>;
+      const demo = startTs('examples/demo/demo.ts', [], {
+        inheritEnv: true,
+        // A database connection it would configure (never used here).
+        env: { NO_COLOR: '1', VAULT_ADDR: target.addr, VAULT_TOKEN: target.rootToken, DEMO_PG_URL: 'postgres://admin:pw@127.0.0.1:5432/db' },
+      });
+      expect(await demo.waitForExit({ timeoutMs: 60_000 })).toEqual({ code: 2, signal: null });
+      const out = demo.output;
+      expect(out).toContain(`VAULT_ADDR is set: the demo configures the Vault at ${target.addr} with VAULT_TOKEN, and leaves it configured:`);
+      for (const what of ['secret/data/demo written', 'policy tconfd-demo: created', 'JWT auth at auth/jwt/: enabled', 'database/roles/demo written']) {
+        expect(out).toContain(what);
+      }
+      expect(out).toContain('Removed at the end: the database leases and the login token tconfd obtains');
+      expect(out).toMatch(/vault auth disable jwt; vault policy delete tconfd-demo/);
+      expect(out).toMatch(/DEMO: nothing was changed\. Run again with --configure-vault to go ahead/);
+      expect(out).not.toMatch(/starting tconfd|configuring Vault/);
+      expect(Object.keys((await api('GET', 'sys/auth')).body?.data as Record<string, unknown>)).toEqual(Object.keys(authBefore));
+      expect((await api('GET', 'sys/policies/acl/tconfd-demo')).status).toBe(404);
+      expect((await api('GET', 'secret/data/demo')).status).toBe(404);
+    });
+
+    it('with --configure-vault: configures it, runs, revokes what tconfd obtained and leaves the set-up in place', async (ctx) => {
+      requireStandin(target, ctx, 'the demo against a Vault (a memory:// database connection)');
+      await enableDatabase(target, { name: 'demo-db' });
+      await createDbRole(target, { name: 'demo', dbName: 'demo-db', defaultTtl: '6s', maxTtl: '12s' });
+      const demo = startTs('examples/demo/demo.ts', ['--configure-vault', '--duration', '8'], {
+        inheritEnv: true,
+        env: { NO_COLOR: '1', VAULT_ADDR: target.addr, VAULT_TOKEN: target.rootToken },
+      });
+      expect(await demo.waitForExit({ timeoutMs: 60_000 }), demo.tail(40)).toEqual({ code: 0, signal: null });
+      expect(demo.output).toContain('database: the existing role database/roles/demo is used as it is');
+      expect(demo.output).toMatch(/DEMO: all leases revoked, all login tokens revoked: nothing left behind in Vault/);
+      const api = vaultApi(target);
+      expect((await api('GET', 'sys/policies/acl/tconfd-demo')).status).toBe(200);
+      expect((await api('GET', 'auth/jwt/role/demo')).status).toBe(200);
+      expect((await api('GET', 'secret/data/demo')).body?.data?.data).toEqual({ greeting: 'hello from Vault KV v2' });
+    });
   });
 });

@@ -56,7 +56,7 @@ const CONFIG = {
         'vault:app,POST,common_name=app.example.com:pki/issue/web': 'cert',
       },
     },
-    // A second template that decodes secrets: libjsonnet quotes the offending value when that fails.
+    // A second template that decodes secrets: the error must not quote the offending value.
     'decode.jsonnet': { dir: '../out', secrets: { 'vault:app:secret/data/app': 'kv' } },
   },
   'conf/app.jsonnet': `local s = std.extVar('secrets');
@@ -154,7 +154,7 @@ describe('a busy tconfd at --log-level trace', () => {
     });
     expect(await r.waitForExit()).toEqual({ code: 1, signal: null });
     expect(r.plain).toHaveLength(1);
-    expect(r.plain[0]).toMatch(/^tconfd: template "decode\.jsonnet": RUNTIME ERROR: Not a base64 encoded string/);
+    expect(r.plain[0]).toMatch(/^tconfd: template "decode\.jsonnet": output "decoded\.txt": RUNTIME ERROR: Not a base64 encoded string/);
     expect(badBlob).not.toBe('');
     expect(r.plain[0]).not.toContain(badBlob);
   });

@@ -136,7 +136,7 @@ describe.concurrent('exit status', () => {
     const notExe = startTconfd(['--dir', p.conf], { env: { GREETING: 'hi' }, command: [p.output] });
     expect(await missing.waitForExit()).toMatchObject({ code: 127, signal: null });
     expect(await notExe.waitForExit()).toMatchObject({ code: 126, signal: null });
-    expect(missing.lines.some((l) => l.level >= 50 && String(l.err).includes('/nonexistent/tconfd-app'))).toBe(true);
+    expect(missing.lines.some((l) => l.level >= 50 && String(l.msg).includes('/nonexistent/tconfd-app'))).toBe(true);
   });
 
   it('--restart on-failure does not restart a command that exits 0: tconfd exits 0', async ({ expect }) => {

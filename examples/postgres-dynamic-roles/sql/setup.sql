@@ -1,4 +1,4 @@
--- PostgreSQL side of the example (seed 001), run once as a superuser:
+-- PostgreSQL side of the example (dynamic PostgreSQL roles for Kubernetes pods), run once as a superuser:
 --   psql -v ON_ERROR_STOP=1 -f sql/setup.sql
 --
 -- PostgreSQL has no groups, but a role can be granted to another role. db1_grp (no LOGIN) owns db1 and what is in
@@ -14,7 +14,7 @@ ALTER DATABASE db1 OWNER TO db1_grp;
 -- (vault write -force database/rotate-root/db1): from then on nobody but Vault knows it.
 CREATE ROLE admin_db1 WITH LOGIN SUPERUSER PASSWORD 'password';
 
--- Schema privileges belong to a database: these run in db1. (The seed ran them in the same psql session as
+-- Schema privileges belong to a database: these run in db1. (The article runs them in the same psql session as
 -- CREATE DATABASE, i.e. in the `postgres` database, where they do not touch db1's public schema.)
 \connect db1
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -1,4 +1,4 @@
--- The ownership problem (seed 001): an object belongs to the role that created it. When a short-lived role creates a
+-- The ownership problem of dynamic PostgreSQL roles: an object belongs to the role that created it. When a short-lived role creates a
 -- table (a migration at start-up, a plugin installation), the next pod's role cannot use it, and Vault cannot drop
 -- the role when its lease ends. This event trigger gives every table, function, schema and free-standing sequence
 -- created in the public schema to db1_grp at once, in the transaction that created it. Run it as a superuser

@@ -1,11 +1,11 @@
 #!/bin/sh
-# Vault side of the example (seed 001), with the vault CLI as an operator (VAULT_ADDR, VAULT_TOKEN):
+# Vault side of the example (dynamic PostgreSQL roles, Kubernetes service-account login), with the vault CLI as an operator (VAULT_ADDR, VAULT_TOKEN):
 #   DB_HOST=postgres.db DB_PORT=5432 vault/setup.sh
 # The same requests as JSON bodies of Vault's HTTP API are in requests.json (applied by apply.mjs, run.sh and the
 # tests); test/e2e/postgres.test.ts checks that both say the same.
 #
-# DB_HOST, DB_PORT   where Vault reaches PostgreSQL (the seed: postgres.db:5432)
-# DEFAULT_TTL, MAX_TTL   the credentials' lease: renewed up to MAX_TTL, then tconfd gets new ones (seed: 1h, 24h)
+# DB_HOST, DB_PORT   where Vault reaches PostgreSQL (the article: postgres.db:5432)
+# DEFAULT_TTL, MAX_TTL   the credentials' lease: renewed up to MAX_TTL, then tconfd gets new ones (the article: 1h, 24h)
 # K8S_HOST           the Kubernetes API server Vault sends TokenReview requests to
 set -eu
 DB_HOST=${DB_HOST:-postgres.db}
