@@ -167,7 +167,7 @@ describe('exe', () => {
     const started = Date.now();
     const err = await failure(quick.fetch(exe('exe:str:/bin/sleep 10')));
     expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s (it and every process it started were killed)');
-    expect(Date.now() - started).toBeLessThan(8000);
+    expect(Date.now() - started).toBeLessThan(8_000); // killed, not waited for (10 s); slack for a busy machine
   });
 
   describe('its process group', () => {

@@ -11,7 +11,7 @@ function setup(opts: { seed?: number } = {}) {
 }
 
 describe('a renewable lease', () => {
-  it('is renewed first at its drawn point of 4.2–43.8 s, then every 36–44 s, when its TTL is 60 s, for 1000 simulated hours, in well under a second', async () => {
+  it('is renewed first at its drawn point of 4.2–43.8 s, then every 36–44 s, when its TTL is 60 s, for 1000 simulated hours', async () => {
     const { clock, scheduler } = setup();
     const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 10_000 * 3600 });
     const holding = leaseHolding(vault);
@@ -21,9 +21,7 @@ describe('a renewable lease', () => {
     const firstAt = initial.obtainedAt + firstRenewalDelayMs(60 * SEC, seededRng(42)());
     expect(scheduler.snapshot()[0]!.nextAt).toBeCloseTo(firstAt, 2);
 
-    const started = performance.now();
     await clock.advance(1000 * HOUR);
-    const elapsedMs = performance.now() - started;
 
     const renewals = vault.events.filter((e) => e.type === 'renew').map((e) => e.t);
     expect(renewals.length).toBeGreaterThan(88_000);
@@ -43,7 +41,6 @@ describe('a renewable lease', () => {
     expect(vault.alive()).toHaveLength(1);
     expect(holding.grants).toHaveLength(0);
     expect(scheduler.snapshot()[0]).toMatchObject({ healthy: true, nextAction: 'renew', consecutiveFailures: 0 });
-    expect(elapsedMs).toBeLessThan(2000); // typically ~0.3 s; generous for slow CI machines
     await scheduler.stop({ revoke: false });
   });
 

@@ -319,7 +319,7 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
 describe('directories that cannot be created (issue 10, item 8)', () => {
   it('a dir under /proc: no hang, the real cause, naming the config file, template and output path', async () => {
     const p = tmp.make(oneTemplate({ dir: '/proc/tconfd-test/out' }, "{ 'app.conf': 'x' }"));
-    const r = await p.tconfd(['--once'], { timeoutMs: 15_000 });
+    const r = await p.tconfd(['--once']);
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "app.jsonnet": output "/proc/tconfd-test/out/app.conf": creating directory /proc/tconfd-test: no such file or directory, and it cannot be created there (ENOENT)`,

@@ -169,7 +169,7 @@ describe('a size limit per secret, enforced while reading (issue 10, item 6)', (
 
   it('a character device (an endless source such as /dev/zero) is refused, never read', async () => {
     const p = tmp.make(oneTemplate({ secrets: { 'file:b64:/dev/zero': 'z' } }, "{ 'z.txt': std.extVar('secrets').z }"));
-    const r = await p.tconfd(['--once', '--max-secret-size', '64KiB'], { timeoutMs: 15_000 });
+    const r = await p.tconfd(['--once', '--max-secret-size', '64KiB']);
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe('tconfd: secret "file:b64:/dev/zero": /dev/zero is a character device, not a regular file (file secrets are read from regular files only)');
   });

@@ -53,9 +53,10 @@ describe.concurrent('signals', () => {
     expect(t.exit).toBeUndefined(); // still waiting for the command (30 s)
     const secondAt = Date.now();
     t.signal('SIGTERM');
-    const exit = await t.waitForExit({ timeoutMs: 5_000 });
+    const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 137, signal: null });
-    expect(t.exitedAt! - secondAt).toBeLessThan(2_000);
+    // Not after the 30 s --kill-timeout: at once (with all the slack a loaded machine may need).
+    expect(t.exitedAt! - secondAt).toBeLessThan(15_000);
     expect(t.logs('second signal: killing the command now')).toHaveLength(1);
     expect(() => process.kill(start.pid, 0)).toThrow();
   });
