@@ -46,18 +46,9 @@ export function readRegularFile(path: string, maxBytes: number, signal?: AbortSi
     try {
       const st = await fh.stat();
       checkRegular(st, path, maxBytes);
-      const chunks: Buffer[] = [];
-      let total = 0;
-      const buf = Buffer.alloc(Math.min(maxBytes + 1, Math.max(st.size + 1, 4096)));
-      for (;;) {
-        signal?.throwIfAborted();
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, maxBytes + 1 - total));
-        if (bytesRead === 0) break;
-        total += bytesRead;
-        if (total > maxBytes) throw tooLarge(path, maxBytes);
-        chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
-      }
-      return Buffer.concat(chunks, total);
+      const r = new BoundedRead(path, maxBytes, st.size);
+      while (r.took((await fh.read(r.buf, 0, r.want)).bytesRead)) signal?.throwIfAborted();
+      return r.bytes();
     } catch (err) {
       if (err instanceof ReadFileError || signal?.aborted === true) throw err;
       throw errnoError(err, path);
@@ -78,22 +69,51 @@ export function readRegularFileSync(path: string, maxBytes: number): Buffer {
   try {
     const st = fstatSync(fd);
     checkRegular(st, path, maxBytes);
-    const buf = Buffer.alloc(Math.min(maxBytes + 1, st.size + 1));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, maxBytes + 1 - total), null);
-      if (n === 0) break;
-      total += n;
-      if (total > maxBytes) throw tooLarge(path, maxBytes);
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-    }
-    return Buffer.concat(chunks, total);
+    const r = new BoundedRead(path, maxBytes, st.size);
+    while (r.took(readSync(fd, r.buf, 0, r.want, null)));
+    return r.bytes();
   } catch (err) {
     if (err instanceof ReadFileError) throw err;
     throw errnoError(err, path);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * What was read so far, never more than maxBytes: one byte more than the limit tells a file that grew (or never
+ * ends) from one that fits.
+ */
+class BoundedRead {
+  /** Where the next read goes. */
+  readonly buf: Buffer;
+  readonly #chunks: Buffer[] = [];
+  #total = 0;
+
+  constructor(
+    readonly path: string,
+    readonly maxBytes: number,
+    size: number,
+  ) {
+    this.buf = Buffer.alloc(Math.min(maxBytes + 1, Math.max(size + 1, 4096)));
+  }
+
+  /** How many bytes the next read may take. */
+  get want(): number {
+    return Math.min(this.buf.length, this.maxBytes + 1 - this.#total);
+  }
+
+  /** Keep the n bytes just read into buf; false at the end of the file. */
+  took(n: number): boolean {
+    if (n === 0) return false;
+    this.#total += n;
+    if (this.#total > this.maxBytes) throw tooLarge(this.path, this.maxBytes);
+    this.#chunks.push(Buffer.from(this.buf.subarray(0, n)));
+    return true;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.#chunks, this.#total);
   }
 }
 
