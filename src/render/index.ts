@@ -8,6 +8,7 @@
 import { basename, dirname } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { TemplateConfig } from '../config/load.js';
+import { inThreadPool } from '../thread-pool.js';
 import type { Logger } from '../log.js';
 import { JsonnetEvaluator, TemplateError, type EvaluationInput } from './jsonnet.js';
 import { OutputError, resolveOutputPath } from './output-path.js';
@@ -298,7 +299,7 @@ export class Renderer {
     if (this.checkedDirs.has(path)) return;
     this.checkedDirs.add(path);
     const dir = await dirs.open(path, f.within, false).catch(() => undefined);
-    const st = dir === undefined ? undefined : await stat(dir.at('.')).catch(() => undefined);
+    const st = dir === undefined ? undefined : await inThreadPool(() => stat(dir.at('.'))).catch(() => undefined);
     if (st === undefined) return;
     const me = process.geteuid?.();
     const otherOwner = me !== undefined && st.uid !== me && st.uid !== f.owner?.uid;

@@ -144,7 +144,7 @@ export class Dirs {
     const key = `${within ?? ''}\0${dir}\0${create}`;
     let p = this.#open.get(key);
     if (p === undefined) {
-      p = openDir(dir, within, create);
+      p = inThreadPool(() => openDir(dir, within, create));
       this.#open.set(key, p);
       p.catch(() => this.#open.delete(key));
     }
@@ -331,7 +331,7 @@ async function prepare(file: FileToWrite, dirs: Dirs): Promise<PreparedFile> {
         await dir.sync();
       }),
     abort: async () => {
-      if (!done) await remove();
+      if (!done) await inThreadPool(remove);
     },
   };
 }

@@ -419,13 +419,14 @@ export class VaultSession {
   /**
    * The one check of a token that got a 403, whatever the request: lookup-self. A 403 there too: the token is dead (it
    * is marked so, replaced if current, and the listeners told). A 200: it is live, the policy refused that path.
-   * Shared per token while in flight.
+   * Shared per token while in flight. Aborted with the session (`signal`: the exit sweep passes its own, since the
+   * session is closed by then).
    */
-  #check(rec: TokenRecord): Promise<Check> {
+  #check(rec: TokenRecord, signal: AbortSignal = this.#closing.signal): Promise<Check> {
     if (rec.state !== 'live') return Promise.resolve({ state: 'dead' });
     let p = this.#checks.get(rec);
     if (p === undefined) {
-      p = this.#client.lookupSelf(rec.grant.token, this.#closing.signal).then(
+      p = this.#client.lookupSelf(rec.grant.token, signal).then(
         (info): Check => ({ state: 'live', info }),
         (err: unknown): Check => {
           if (!isPermissionDenied(err)) return { state: 'unknown', err };
@@ -512,7 +513,7 @@ export class VaultSession {
         return 'gone';
       }
       if (status === 403 && signal?.aborted !== true) {
-        const check = await this.#check(tok);
+        const check = await this.#check(tok, signal ?? new AbortController().signal);
         if (check.state === 'dead') return 'gone';
         if (check.state === 'unknown') return 'failed';
         this.#denied(tok, 'revoke-lease');
@@ -538,7 +539,7 @@ export class VaultSession {
       return 'revoked';
     } catch (err) {
       if (isPermissionDenied(err) && signal?.aborted !== true) {
-        const check = await this.#check(rec);
+        const check = await this.#check(rec, signal ?? new AbortController().signal);
         if (check.state === 'dead') return 'gone';
         if (check.state === 'live') {
           this.#denied(rec, 'revoke-self', 'the token stays valid (with its leases) until it expires');

@@ -95,8 +95,9 @@ export class FakeVault implements SessionClient {
     return { status: 200, body: { lease_id: '', data: { data: { v: 'kv' } } } as T, sentAt, attempts: 1 };
   }
 
-  async lookupSelf(token: string): Promise<TokenInfo> {
+  async lookupSelf(token: string, signal?: AbortSignal): Promise<TokenInfo> {
     await Promise.resolve();
+    signal?.throwIfAborted();
     const t = this.#check('GET', 'auth/token/lookup-self', token);
     return {
       accessor: `acc-${t.id}`,

@@ -318,6 +318,16 @@ describe('VaultSession', () => {
       expect(vault.tokens.get(session.ledger.findLease(held)!.token.grant.token)!.alive).toBe(true);
     });
 
+    it('a token that expired before the sweep answers 403 to revoke-self: lookup-self (asked though the session is closing) finds it dead, nothing to report', async () => {
+      const { vault, session, clock } = setup();
+      vault.tokenTtlSec = 60;
+      await session.request('app', kvRead);
+      await clock.advance(61_000);
+      const r = await session.revokeAll();
+      expect(r.tokens).toEqual({ revoked: 0, notRevoked: 0 });
+      expect(vault.count('GET auth/token/lookup-self')).toBe(1);
+    });
+
     it('what Vault refuses to revoke is reported as not revoked, never as revoked', async () => {
       const { vault, session } = setup();
       await session.request('app', dbRead);
