@@ -1,11 +1,14 @@
 /**
  * The render stage: evaluate a template with its secrets, resolve output paths (confined to the template's dir, see
  * output-path.ts), refuse two templates writing the same file, and write files atomically with their mode and owner
- * (write.ts: no symbolic link followed). It knows nothing about where secrets come from.
+ * (write.ts: no symbolic link followed). Writing is prepare (every temporary file written and fsync'd) then commit
+ * (the renames), so that a batch of templates is put in place only once all of it is ready. It knows nothing about
+ * where secrets come from.
  */
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { TemplateConfig } from '../config/load.js';
+import { inThreadPool } from '../thread-pool.js';
 import type { Logger } from '../log.js';
 import { JsonnetEvaluator, TemplateError, type EvaluationInput } from './jsonnet.js';
 import { OutputError, resolveOutputPath } from './output-path.js';
@@ -13,11 +16,13 @@ import { resolveOwner, OwnerError, type Owner } from './owner.js';
 import {
   assertWithin,
   compareFile,
+  Dirs,
   EscapeError,
+  prepareFile,
   removeStaleTemps,
   WriteFailure,
-  writeFileAtomic,
   type Comparison,
+  type PreparedFile,
   type WriteOutcome,
 } from './write.js';
 
@@ -42,6 +47,23 @@ export interface FileResult {
   readonly bytes: number;
 }
 
+/** A template's files, prepared (temporary files written), not yet in place. */
+export interface PreparedTemplate {
+  readonly template: TemplateConfig;
+  readonly files: readonly { readonly file: PlannedFile; readonly prepared: PreparedFile }[];
+}
+
+/** A commit that failed after `renamed` of the template's files were put in place (their credentials are in use). */
+export class CommitError extends Error {
+  override readonly name = 'CommitError';
+  constructor(
+    readonly error: Error,
+    readonly renamed: readonly FileResult[],
+  ) {
+    super(error.message);
+  }
+}
+
 export interface RendererOptions {
   readonly jpaths: readonly string[];
   /** --render-timeout: evaluation time limit per template, in milliseconds (default 10 s). */
@@ -57,7 +79,8 @@ export interface RendererOptions {
 
 /** Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are). */
 export interface TemplateEvaluator {
-  evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<ReadonlyMap<string, string | Uint8Array>>;
+  /** Stops between two slices of work once `signal` is aborted (rejects with its reason). */
+  evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<ReadonlyMap<string, string | Uint8Array>>;
 }
 
 export class Renderer {
@@ -87,10 +110,10 @@ export class Renderer {
   }
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
-  async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
+  async plan(tmpl: TemplateConfig, input: EvaluationInput, signal?: AbortSignal): Promise<PlannedFile[]> {
     const started = performance.now();
     const cpu = process.cpuUsage();
-    const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
+    const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input, signal);
     const used = process.cpuUsage(cpu);
     const round = (ms: number): number => Math.round(ms * 100) / 100;
     this.opts.logger.debug(
@@ -144,42 +167,87 @@ export class Renderer {
   }
 
   /**
-   * Write a template's planned files. Every file is checked first (no output may leave its dir through a symbolic
-   * link), so that a refused output means nothing of the template is written. Throws OutputError naming the config
-   * file, the template and the output path.
+   * Prepare a template's planned files: every output is checked first (no output may leave its dir through a symbolic
+   * link: an early refusal by path, before any directory is created), stale temporary files are removed, then each
+   * file's temporary file is written and fsync'd (write.ts opens the directories without following links). Nothing is
+   * in place until commit(). A failure removes what was prepared and throws OutputError naming the config file, the
+   * template and the output path.
    */
-  async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
+  async prepare(tmpl: TemplateConfig, files: readonly PlannedFile[], dirs: Dirs): Promise<PreparedTemplate> {
     await this.checkConfinement(tmpl, files);
-    const results: FileResult[] = [];
-    for (const f of files) {
-      await this.sweep(tmpl, f.path);
-      let outcome: WriteOutcome;
-      try {
-        outcome = await writeFileAtomic(f);
-      } catch (err) {
-        throw this.outputError(tmpl, f, err);
+    const prepared: { file: PlannedFile; prepared: PreparedFile }[] = [];
+    try {
+      for (const f of files) {
+        try {
+          await this.sweep(tmpl, f, dirs);
+          prepared.push({ file: f, prepared: await prepareFile(f, dirs) });
+        } catch (err) {
+          throw this.outputError(tmpl, f, err);
+        }
       }
-      const result = { path: f.path, outcome, bytes: f.content.length };
+    } catch (err) {
+      await this.abort({ template: tmpl, files: prepared });
+      throw err;
+    }
+    return { template: tmpl, files: prepared };
+  }
+
+  /**
+   * Put a prepared template's files in place (the renames, in order). A failure removes the temporary files not yet
+   * renamed and throws a CommitError carrying the files already renamed.
+   */
+  async commit(p: PreparedTemplate, dirs: Dirs): Promise<FileResult[]> {
+    const tmpl = p.template;
+    const results: FileResult[] = [];
+    for (let i = 0; i < p.files.length; i++) {
+      const { file: f, prepared } = p.files[i]!;
+      try {
+        await prepared.commit();
+      } catch (err) {
+        await this.abort({ template: tmpl, files: p.files.slice(i + 1) });
+        throw new CommitError(this.outputError(tmpl, f, err), results);
+      }
+      const result = { path: f.path, outcome: prepared.outcome, bytes: f.content.length };
       results.push(result);
       this.opts.logger.debug(
-        { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome, bytes: result.bytes },
-        outcome === 'unchanged' ? 'file unchanged' : 'file written',
+        { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome: prepared.outcome, bytes: result.bytes },
+        prepared.outcome === 'unchanged' ? 'file unchanged' : 'file written',
       );
-      await this.checkDir(tmpl, dirname(f.path));
+      await this.checkDir(tmpl, f, dirs);
     }
     return results;
+  }
+
+  /** Remove a prepared template's temporary files (nothing of it is put in place). */
+  async abort(p: PreparedTemplate): Promise<void> {
+    await Promise.all(p.files.map((f) => f.prepared.abort()));
+  }
+
+  /** Prepare and commit one template's files (a rendering at runtime). */
+  async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
+    const dirs = new Dirs();
+    try {
+      return await this.commit(await this.prepare(tmpl, files, dirs), dirs);
+    } finally {
+      await dirs.close();
+    }
   }
 
   /** --check: what writing these files would do to each (new, changed, unchanged). Writes nothing. */
   async compare(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<Comparison[]> {
     await this.checkConfinement(tmpl, files);
+    const dirs = new Dirs();
     const out: Comparison[] = [];
-    for (const f of files) {
-      try {
-        out.push(await compareFile(f.path, f.content));
-      } catch (err) {
-        throw this.outputError(tmpl, f, err);
+    try {
+      for (const f of files) {
+        try {
+          out.push(await compareFile(f, dirs));
+        } catch (err) {
+          throw this.outputError(tmpl, f, err);
+        }
       }
+    } finally {
+      await dirs.close();
     }
     return out;
   }
@@ -209,29 +277,40 @@ export class Renderer {
    * Temporary files left by a tconfd killed while writing this file: removed before its first write here, and looked
    * for again at later writes while some may still belong to a live writer.
    */
-  private async sweep(tmpl: TemplateConfig, path: string): Promise<void> {
-    if (this.swept.has(path)) return;
-    const { removed, pending } = await removeStaleTemps(path);
-    if (pending === 0) this.swept.add(path);
+  private async sweep(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
+    if (this.swept.has(f.path)) return;
+    const dir = (await dirs.open(dirname(f.path), f.within, true))!;
+    const { removed, pending } = await removeStaleTemps(dir, basename(f.path));
+    if (pending === 0) this.swept.add(f.path);
     if (removed > 0) {
       this.opts.logger.info(
-        { template: tmpl.template, config: tmpl.configFile, path, removed },
+        { template: tmpl.template, config: tmpl.configFile, path: f.path, removed },
         'removed temporary files left by an interrupted write',
       );
     }
   }
 
-  /** A directory others can write to lets them plant or swap files next to secrets: said once per directory. */
-  private async checkDir(tmpl: TemplateConfig, dir: string): Promise<void> {
-    if (this.checkedDirs.has(dir)) return;
-    this.checkedDirs.add(dir);
-    const st = await stat(dir).catch(() => undefined);
-    if (st !== undefined && (st.mode & 0o002) !== 0) {
-      this.opts.logger.warn(
-        { template: tmpl.template, config: tmpl.configFile, dir, mode: (st.mode & 0o7777).toString(8).padStart(4, '0') },
-        'the output directory is writable by other users: they can plant or replace files next to the secrets',
-      );
-    }
+  /**
+   * A directory another user can write to (owned by another user, or group- or other-writable) lets them plant or
+   * swap files next to the secrets: said once per directory.
+   */
+  private async checkDir(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
+    const path = dirname(f.path);
+    if (this.checkedDirs.has(path)) return;
+    this.checkedDirs.add(path);
+    const dir = await dirs.open(path, f.within, false).catch(() => undefined);
+    const st = dir === undefined ? undefined : await inThreadPool(() => stat(dir.at('.'))).catch(() => undefined);
+    if (st === undefined) return;
+    const me = process.geteuid?.();
+    const otherOwner = me !== undefined && st.uid !== me && st.uid !== f.owner?.uid;
+    const writable = (st.mode & 0o022) !== 0;
+    if (!otherOwner && !writable) return;
+    this.opts.logger.warn(
+      { template: tmpl.template, config: tmpl.configFile, dir: path, mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), uid: st.uid, gid: st.gid },
+      otherOwner
+        ? `the output directory is writable by other users (it is owned by uid ${st.uid}): they can plant or replace files next to the secrets`
+        : `the output directory is writable by other users (${(st.mode & 0o002) !== 0 ? 'by everyone' : 'by its group'}): they can plant or replace files next to the secrets`,
+    );
   }
 
   private ownerFor(tmpl: TemplateConfig): Owner | undefined {

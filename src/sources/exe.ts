@@ -23,11 +23,19 @@ export interface ExeSourceOptions {
   readonly timeoutMs?: number;
 }
 
+/** After the command exited, how long its output may stay open (a process it left in the background holds it). */
+const PIPES_GRACE_MS = 1_000;
+
 /**
  * `exe:str|js|b64[,static|dynamic]:/abs/cmd args`: runs the command without a shell and takes its stdout: trimmed
  * text for str, parsed after trimming for js (rconfd parsed the untrimmed output), the raw bytes as base64 for b64.
  * Output beyond the size limit kills the command and is an error. A failure says how the command ended, never what it
  * wrote on stderr (it may echo a secret).
+ *
+ * The command runs in a process group of its own. At the time limit (30 s), or when the caller gives up (shutdown, a
+ * newer rendering), the whole group is killed (SIGKILL), whatever it started in the background. Once the command has
+ * exited, its output is waited for at most a second: a process it left behind holding stdout open (`sleep 60 &`) is
+ * killed with the group and does not hold the rendering up. Nothing of the group outlives the fetch.
  */
 export class ExeSource implements SecretSource<ExeSecretSpec> {
   constructor(private readonly opts: ExeSourceOptions) {}
@@ -37,10 +45,17 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
     const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_SECRET_BYTES;
     const user = this.opts.user;
     const { execa } = await import('execa'); // loaded on first use: most configs have no exe secret
-    const result = await execa(spec.command, spec.args, {
+    signal?.throwIfAborted();
+    // Ours, not execa's: execa's timeout and cancelSignal kill the command only, and its result waits for the end of
+    // the output, which a background process can hold open for ever.
+    const stop = new AbortController();
+    let timedOut = false;
+    let leftOpen = false;
+    const sub = execa(spec.command, spec.args, {
       reject: false,
-      timeout,
-      cancelSignal: signal,
+      cancelSignal: stop.signal,
+      killSignal: 'SIGKILL',
+      detached: true, // its own process group (and session), killed as one
       env: this.opts.env as Record<string, string>,
       extendEnv: false,
       stdin: 'ignore',
@@ -49,10 +64,47 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       maxBuffer: { stdout: maxBytes, stderr: MAX_STDERR_BYTES },
       ...(user !== undefined ? { uid: user.owner.uid, gid: user.owner.gid } : {}),
     });
-    const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
-    if (result.timedOut) {
-      throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s`);
+    const killGroup = (): void => {
+      if (sub.pid === undefined) return;
+      try {
+        process.kill(-sub.pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    };
+    const onAbort = (): void => stop.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stop.signal.addEventListener('abort', killGroup, { once: true });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop.abort(new Error('timed out'));
+    }, timeout);
+    let pipesTimer: NodeJS.Timeout | undefined;
+    sub.once('exit', () => {
+      pipesTimer = setTimeout(() => {
+        leftOpen = true;
+        killGroup();
+        // A process that left the group (setsid) still holds the pipes: stop reading them.
+        pipesTimer = setTimeout(() => {
+          sub.stdout?.destroy();
+          sub.stderr?.destroy();
+        }, PIPES_GRACE_MS);
+      }, PIPES_GRACE_MS);
+    });
+    let result;
+    try {
+      result = await sub;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(pipesTimer);
+      signal?.removeEventListener('abort', onAbort);
+      killGroup(); // nothing of it outlives the fetch
     }
+    const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
+    if (timedOut) {
+      throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s (it and every process it started were killed)`);
+    }
+    if (signal?.aborted) throw new SecretFetchError(spec.raw, 'command stopped: tconfd no longer needs its output');
     if (result.isMaxBuffer) {
       if (result.stdout.length >= maxBytes) throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
       throw new SecretFetchError(spec.raw, `command wrote more than ${MAX_STDERR_BYTES / 1024} KiB on stderr and was stopped (not shown)`);
@@ -61,6 +113,9 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       const err = result as unknown as { code?: string; exitCode?: number; signal?: string; stderr?: Uint8Array };
       if (err.code === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
       if (err.code === 'EACCES') throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as])}`);
+      if (leftOpen && err.exitCode === undefined && err.signal === undefined) {
+        throw new SecretFetchError(spec.raw, 'command exited, but a process it started outside its process group kept its output open');
+      }
       const how = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode ?? '?'}`;
       throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(err.stderr)])}`);
     }

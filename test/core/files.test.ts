@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TemplateError } from '../../src/render/index.js';
+import { CommitError, TemplateError } from '../../src/render/index.js';
+import { PartialWriteError } from '../../src/runtime/pipeline.js';
 import { writeFileAtomic } from '../../src/render/write.js';
 import type { Fetched } from '../../src/sources/index.js';
 import { tempDirs, wire, type Project } from './helpers.js';
@@ -208,6 +209,48 @@ describe('failures', () => {
     expect(statSync(out('a.txt')).ino).toBe(before.aStat.ino);
     expect(outcomes.map((o) => o.changed)).toEqual([[out('o.txt')]]);
     expect(readFileSync(out('o.txt'), 'utf8')).toBe('two\n');
+  });
+
+  it('the first rendering prepares every file of every template before renaming any: a file that cannot be written leaves every previous file', async () => {
+    const root = project(
+      { 'a.jsonnet': { dir: 'outA', secrets: { 'env:str:V': 'v' } }, 'b.jsonnet': { dir: 'outB', secrets: { 'env:str:V': 'v' } } },
+      { 'a.jsonnet': "{ 'a.txt': std.extVar('secrets').v }", 'b.jsonnet': "{ 'b.txt': std.extVar('secrets').v }" },
+    );
+    writeFileSync(join(root, 'tconfd.d/outB'), 'not a directory');
+    const p = wire(root, { env: { V: 'new' } });
+    const dirA = join(root, 'tconfd.d/outA');
+    mkdirSync(dirA);
+    writeFileSync(join(dirA, 'a.txt'), 'previous\n');
+    await expect(renderAll(p)).rejects.toThrow(/template "b\.jsonnet".*exists and is not a directory/);
+    expect(readFileSync(join(dirA, 'a.txt'), 'utf8')).toBe('previous\n');
+    expect(readdirSync(dirA)).toEqual(['a.txt']); // no temporary file left
+  });
+
+  it('renames failing half-way: a PartialWriteError names what is in place; the other temporary files are removed', async () => {
+    const root = project(
+      { 'a.jsonnet': { dir: 'out' }, 'b.jsonnet': { dir: 'out' } },
+      { 'a.jsonnet': "{ 'a.txt': 'new a' }", 'b.jsonnet': "{ 'b1.txt': 'new b1', 'b2.txt': 'new b2' }" },
+    );
+    const p = wire(root);
+    const out = join(root, 'tconfd.d/out');
+    mkdirSync(out);
+    for (const f of ['a.txt', 'b1.txt', 'b2.txt']) writeFileSync(join(out, f), 'previous\n');
+    const commit = p.renderer.commit.bind(p.renderer);
+    p.renderer.commit = async (prepared, dirs) => {
+      if (prepared.template.template !== 'b.jsonnet') return commit(prepared, dirs);
+      await prepared.files[0]!.prepared.commit(); // b1.txt is put in place, then the file system fails
+      await prepared.files[1]!.prepared.abort();
+      throw new CommitError(new Error('replacing b2.txt: input/output error (EIO)'), [{ path: join(out, 'b1.txt'), outcome: 'updated', bytes: 7 }]);
+    };
+    await p.pipeline.fetchAll();
+    const err = await p.pipeline.write(await p.pipeline.plan(p.pipeline.templates)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PartialWriteError);
+    expect((err as PartialWriteError).committed.map((o) => [o.template.template, o.changed])).toEqual([
+      ['a.jsonnet', [join(out, 'a.txt')]],
+      ['b.jsonnet', [join(out, 'b1.txt')]],
+    ]);
+    expect(readdirSync(out).sort()).toEqual(['a.txt', 'b1.txt', 'b2.txt']);
+    expect(readFileSync(join(out, 'b2.txt'), 'utf8')).toBe('previous\n');
   });
 
   it('two templates writing the same file is an error naming both, and nothing is written', async () => {

@@ -208,6 +208,54 @@ describe('a renewable lease', () => {
     await scheduler.stop({ revoke: false });
   });
 
+  it("a slow renewal's new expiry is dated from when the request was sent, not from when the answer arrived", async () => {
+    const { clock, scheduler, logger } = setup();
+    const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 100 * HOUR });
+    const holding = leaseHolding(vault);
+    const sent: number[] = [];
+    // Vault handles the request at once; its answer takes 3 s to arrive (a loaded network), every time.
+    holding.renew = async (g, { incrementSec }) => {
+      const sentAt = clock.now();
+      sent.push(sentAt);
+      const r = vault.renew(g.value.leaseId, incrementSec);
+      await clock.sleep(3 * SEC);
+      return { ...r, sentAt };
+    };
+    const initial = vault.issue();
+    const h = scheduler.hold(holding, initial);
+    const vaultExpiry = (): number => vault.leases.get(initial.value.leaseId)!.expiresAt;
+    await clock.advanceTo(h.status().nextAt! + 4 * SEC);
+    expect(sent).toHaveLength(1);
+    // Vault's expiry, not 3 s later.
+    expect(h.status().expiresAt).toBe(sent[0]! + 60 * SEC);
+    expect(h.status().expiresAt).toBe(vaultExpiry());
+    // Hours of renewals later: still the same lease, never taken for "stalled" or "capped", the expiry Vault's.
+    await clock.advance(2 * HOUR);
+    while (h.status().inFlight) await clock.advance(SEC);
+    expect(sent.length).toBeGreaterThan(100);
+    expect(h.status().expiresAt).toBe(vaultExpiry());
+    expect(logger.lines.filter((l) => l.level !== 'debug')).toEqual([]);
+    expect(vault.count('issue')).toBe(1);
+    await scheduler.stop({ revoke: false });
+  });
+
+  it('without sentAt in the answer, a renewal is dated from when it started', async () => {
+    const { clock, scheduler } = setup();
+    const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: HOUR });
+    const holding = leaseHolding(vault);
+    let started = 0;
+    holding.renew = async (g, { incrementSec }) => {
+      started = clock.now();
+      const r = vault.renew(g.value.leaseId, incrementSec);
+      await clock.sleep(5 * SEC);
+      return r;
+    };
+    const h = scheduler.hold(holding, vault.issue());
+    await clock.advanceTo(h.status().nextAt! + 6 * SEC);
+    expect(h.status().expiresAt).toBe(started + 60 * SEC);
+    await scheduler.stop({ revoke: false });
+  });
+
   it('a renewal answering "past the max TTL" (400) triggers an acquisition before expiry', async () => {
     const { clock, scheduler } = setup();
     const vault = new FakeVault(clock, { ttlSec: 60, maxTtlSec: 3600 });
