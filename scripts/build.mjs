@@ -188,10 +188,22 @@ writeFileSync(
   `#!/usr/bin/env node
 'use strict';
 // tconfd's entry point.
+// 0. Signals, from the first instruction: until src/runtime/lifecycle.ts takes over (after the bundle below is read and
+//    compiled, ~100 ms), SIGUSR1 would open Node's inspector and SIGTERM, SIGINT or SIGHUP would end tconfd before it
+//    can revoke anything. These placeholders keep every such signal from Node's defaults and record it; the lifecycle
+//    removes them and replays what they recorded. (Self-contained: keep it first.)
+{
+  const early = { signals: [], handlers: {} };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGWINCH']) {
+    early.handlers[sig] = () => early.signals.push(sig);
+    process.on(sig, early.handlers[sig]);
+  }
+  globalThis.__tconfdEarlySignals = early;
+}
 globalThis.__tconfdLoaderStart = process.hrtime.bigint(); // the start's phases (src/runtime/startup-times.ts)
-// 1. libuv's thread pool runs file I/O: 2 threads keep two cores busy, and each thread the pool never starts is a
-//    malloc arena that never holds on to memory. Read at the pool's first use, which is still to come here; a value
-//    set by the user is kept (and passed on).
+// 1. libuv's thread pool runs the Jsonnet evaluations and file I/O: 2 threads keep two cores busy, and each thread the
+//    pool never starts is a malloc arena that never holds on to memory (the default 4: ~25 MB more resident memory).
+//    Read at the pool's first use, which is still to come here; a value set by the user is kept (and passed on).
 if (process.env.UV_THREADPOOL_SIZE === undefined) {
   process.env.UV_THREADPOOL_SIZE = '2';
   globalThis.__tconfdAddedEnv = ['UV_THREADPOOL_SIZE']; // not passed on to the command and hooks

@@ -17,8 +17,17 @@ const setCommandLine = (args: readonly string[]): void => {
   process.title = [...process.argv.slice(0, 2), ...args].join(' ');
 };
 
-/** After main's clean-up, the exit is not held up by a stray handle (a Jsonnet evaluation still on the thread pool). */
+/**
+ * After main's clean-up, the exit is not held up by a stray handle: after this grace it is forced, and when a file
+ * operation is still blocked in the kernel (which process.exit() would wait for), by a signal (runtime/exit.ts).
+ */
 const EXIT_GRACE_MS = 3_000;
+
+const finish = async (code: number): Promise<void> => {
+  process.exitCode = code;
+  const [{ finalExit, processExitDeps }, { pendingInThreadPool }] = await Promise.all([import('./runtime/exit.js'), import('./thread-pool.js')]);
+  setTimeout(() => finalExit(code, processExitDeps(pendingInThreadPool)), EXIT_GRACE_MS).unref();
+};
 
 import('./main.js')
   .then(({ main }) =>
@@ -37,14 +46,9 @@ import('./main.js')
     }),
   )
   .then(
-    (code) => {
-      process.exitCode = code;
-    },
+    (code) => finish(code),
     (err: unknown) => {
       process.stderr.write(`tconfd: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 70;
+      return finish(70);
     },
-  )
-  .finally(() => {
-    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
-  });
+  );

@@ -18,13 +18,13 @@ const fsFstat = promisify(fs.fstat);
 
 export const lstat = promisify(fs.lstat);
 export const mkdir = promisify(fs.mkdir);
+export const readlink = promisify(fs.readlink) as (path: string) => Promise<string>;
 export const readdir = promisify(fs.readdir) as (path: string) => Promise<string[]>;
 // realpath(3) itself: node:fs's own fs.realpath walks the path with one lstat per component
 export const realpath = promisify(fs.realpath.native) as (path: string) => Promise<string>;
 export const rename = promisify(fs.rename);
 export const stat = promisify(fs.stat) as (path: string) => Promise<fs.Stats>;
 export const unlink = promisify(fs.unlink);
-export const readFile = promisify(fs.readFile) as (path: string) => Promise<Buffer>;
 
 /** An open file descriptor; close() it (nothing closes it for you). */
 export class FileHandle {

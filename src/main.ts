@@ -14,7 +14,7 @@ import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
-import { Pipeline } from './runtime/pipeline.js';
+import { PartialWriteError, Pipeline } from './runtime/pipeline.js';
 import { Lifecycle, StopRequested } from './runtime/lifecycle.js';
 import { StartupTimes } from './runtime/startup-times.js';
 import { Renderer } from './render/index.js';
@@ -115,10 +115,13 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
 
   // The command, the hooks and exe secret commands get tconfd's environment minus Vault credentials (no secrets in
-  // environment variables); exe commands run as --exe-user when tconfd runs as root.
+  // environment variables); exe commands run as --exe-user when tconfd runs as root, and do not get the variables
+  // that env: secrets read either (another user's process: those values are secrets of the configuration).
   const jwtVar = settings.auth.jwtEnv !== undefined && io.env[settings.auth.jwtEnv] !== undefined ? [settings.auth.jwtEnv] : [];
   const { env: cmdEnv, removed } = childEnv(io.env, { removeNames: jwtVar, keep: [...settings.supervisor.envKeep] });
   if (removed.length > 0) logger.debug({ removed }, 'variables not passed to the command, the hooks and exe secrets');
+  const envSecrets = [...config.secrets.values()].flatMap((s) => (s.backend === 'env' ? [s.name] : []));
+  const exeEnv = Object.fromEntries(Object.entries(cmdEnv).filter(([name]) => !envSecrets.includes(name)));
   let exeUser;
   try {
     exeUser = [...config.secrets.values()].some((s) => s.backend === 'exe') ? resolveExeUser(settings.exeUser) : undefined;
@@ -128,7 +131,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   const sources: SourceRegistry & { vault?: VaultSource } = {
     env: new EnvSource(io.env, clock),
     file: new FileSource(clock, { maxBytes: settings.maxSecretBytes }),
-    exe: new ExeSource({ clock, env: cmdEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
+    exe: new ExeSource({ clock, env: exeEnv, user: exeUser, maxBytes: settings.maxSecretBytes }),
   };
   // Loaded only when needed (startup time and memory): the Vault stack (undici) for vault secrets, and the
   // long-running stages (scheduler, supervisor), whose loading overlaps the first evaluation of the templates.
@@ -169,7 +172,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   times.mark('secrets');
   let plans;
   try {
-    const planning = pipeline.plan(pipeline.templates); // templates evaluate in slices, yielding between files...
+    const planning = pipeline.plan(pipeline.templates, lifecycle.signal); // templates evaluate in slices, yielding between files...
     daemonModule = longRunning ? import('./runtime/run.js') : undefined; // ...while this initialises
     plans = await lifecycle.guard(planning);
   } catch (err) {
@@ -193,10 +196,16 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     return 0;
   }
 
+  // Every file of every template is prepared before any is put in place: a file that cannot be written leaves every
+  // previous file as it was. Should the renames fail half-way, what they put in place keeps its credentials.
   let outcomes;
+  const writing = pipeline.write(plans, lifecycle.signal);
   try {
-    outcomes = await lifecycle.guard(pipeline.write(plans));
+    outcomes = await lifecycle.guard(writing);
   } catch (err) {
+    // A stop signal: the write stops before its renames; renames already begun are waited for (bounded).
+    const failure = err instanceof StopRequested ? await settled(writing, 5_000) : err;
+    if (failure instanceof PartialWriteError) keepWhatFilesHold(failure, vault, logger);
     throw stopOr(err, 1, `writing files: ${(err as Error).message}`);
   }
   times.mark('write');
@@ -236,6 +245,31 @@ function stderrIsTTY(io: MainIO): boolean {
     }
   }
   return (io.stderr as { isTTY?: boolean }).isTTY === true;
+}
+
+/** What `p` rejected with, once it settled (undefined when it fulfilled or is still pending after ms). */
+async function settled(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => undefined, (err: unknown) => err), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A start that failed after some files were put in place: those files hold credentials, so their leases (and the
+ * tokens that created them, whose revocation would take the leases along) are not revoked on the way out. Said.
+ */
+function keepWhatFilesHold(err: PartialWriteError, vault: VaultWiring | undefined, logger: Logger): void {
+  const kept = vault?.session.keepLeases(err.holds) ?? { leases: 0, tokens: 0 };
+  logger.warn(
+    { templates: err.committed.map((o) => o.template.template), files: err.committed.flatMap((o) => o.changed), keptLeases: kept.leases, keptTokens: kept.tokens },
+    `writing failed after the files of ${err.committed.length} template(s) were replaced: their ${kept.leases} lease(s) and the ${kept.tokens} Vault token(s) that created them are NOT revoked (the files hold their credentials); they expire at the end of their TTL`,
+  );
 }
 
 /** A stop signal passes through; any other failure of the start becomes an Exit. */

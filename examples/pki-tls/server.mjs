@@ -8,14 +8,34 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 
+// Signal handlers first, before anything that takes time (reading files, creating the server): tconfd sends SIGHUP
+// whenever the files change, which can be before this process has finished starting (a short certificate, a change
+// during startup), and a SIGHUP that finds no handler kills a Node.js process (status 129). A reload asked for
+// before the server exists is done once it does; reloads asked for during a reload are coalesced into one more.
+const say = (msg) => process.stdout.write(`[server ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+let server; // the HTTPS server, once created
+let reloadWanted = false;
+let reloading = false;
+process.on('SIGHUP', () => {
+  reloadWanted = true;
+  if (server) void reload();
+});
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    say(`${sig}: closing`);
+    if (!server) process.exit(0);
+    server.close(() => process.exit(0));
+    server.closeAllConnections?.();
+    setTimeout(() => process.exit(0), 1000).unref();
+  });
+}
+
 const dir = process.argv[2];
 const port = Number(process.argv[3] ?? process.env.PORT ?? 8443);
 if (!dir) {
   console.error('usage: server.mjs DIR [PORT]');
   process.exit(2);
 }
-
-const say = (msg) => process.stdout.write(`[server ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 /** cert.pem (the certificate, then its CA) and key.pem, checked to belong together. */
 function load() {
@@ -43,33 +63,37 @@ async function loadPair() {
 
 let current = await loadPair();
 let reloads = 0;
-const server = createServer({ cert: current.cert, key: current.key }, (req, res) => {
+server = createServer({ cert: current.cert, key: current.key }, (req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end(`hello over TLS: certificate serial ${current.serial}, server pid ${process.pid}, reloads ${reloads}\n`);
 });
 
-process.on('SIGHUP', async () => {
+/** Read cert.pem and key.pem again and swap them in; once more if another SIGHUP came meanwhile. */
+async function reload() {
+  if (reloading) return;
+  reloading = true;
   try {
-    const next = await loadPair();
-    server.setSecureContext({ cert: next.cert, key: next.key });
-    reloads += 1;
-    say(`SIGHUP: new certificate serial ${next.serial} (was ${current.serial}), valid until ${next.notAfter}; same process, same socket`);
-    current = next;
-  } catch (err) {
-    // Keep serving with the previous certificate rather than dying: tconfd re-renders and signals again.
-    say(`SIGHUP: could not reload (${err.message}); keeping serial ${current.serial}`);
+    while (reloadWanted) {
+      reloadWanted = false;
+      try {
+        const next = await loadPair();
+        server.setSecureContext({ cert: next.cert, key: next.key });
+        reloads += 1;
+        say(`SIGHUP: new certificate serial ${next.serial} (was ${current.serial}), valid until ${next.notAfter}; same process, same socket`);
+        current = next;
+      } catch (err) {
+        // Keep serving with the previous certificate rather than dying: tconfd re-renders and signals again.
+        say(`SIGHUP: could not reload (${err.message}); keeping serial ${current.serial}`);
+      }
+    }
+  } finally {
+    reloading = false;
   }
-});
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    say(`${sig}: closing`);
-    server.close(() => process.exit(0));
-    server.closeAllConnections?.();
-    setTimeout(() => process.exit(0), 1000).unref();
-  });
 }
 
 server.listen(port, '127.0.0.1', () => {
   const { port: p } = server.address();
   say(`pid ${process.pid} listening on https://localhost:${p}/ with certificate serial ${current.serial}, valid until ${current.notAfter}`);
+  // A SIGHUP that came while starting: the files may be newer than what was loaded above.
+  if (reloadWanted) void reload();
 });

@@ -8,8 +8,8 @@
  * say about, the forms validArgv leaves to it. test/cli/parse-fast.test.ts holds both to the same Settings.
  */
 import type { Argv, Options as YargsOption } from 'yargs';
-import { parseDuration, parseWait } from '../duration.js';
-import { parseSize } from '../size.js';
+import { formatDuration, parseDuration, parseWait } from '../duration.js';
+import { formatSize, parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { AuthKind, OnChangeAction, RestartPolicy, Settings } from './settings.js';
 import { closestName } from './suggest.js';
@@ -270,20 +270,58 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
+const SECOND = 1_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * The range of every duration option. A value outside it is a usage error (exit 2) before anything is fetched: a 0
+ * refresh or timeout would spin or fail every request, and Node's timers cannot hold more than 24.8 days.
+ */
+const DURATIONS: Readonly<Record<string, { readonly min: number; readonly max: number }>> = {
+  'render-timeout': { min: 1, max: HOUR },
+  'vault-timeout': { min: 100, max: DAY },
+  'vault-retry-min': { min: 1, max: HOUR },
+  'vault-retry-max': { min: 1, max: DAY },
+  'static-refresh': { min: 100, max: 20 * DAY },
+  'revoke-grace': { min: 0, max: 20 * DAY },
+  'kill-timeout': { min: 0, max: DAY },
+  wait: { min: 0, max: DAY },
+  splay: { min: 0, max: DAY },
+  'restart-window': { min: SECOND, max: 20 * DAY },
+};
+
 function duration(flag: string, v: unknown): number {
+  let ms: number;
   try {
-    return parseDuration(String(v));
+    ms = parseDuration(String(v));
   } catch (err) {
     throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
+  return inRange(flag, String(v), ms);
 }
 
+function inRange(flag: string, given: string, ms: number): number {
+  const { min, max } = DURATIONS[flag]!;
+  if (ms < min) {
+    throw new UsageError(min <= 1 ? `--${flag}: "${given}" must be more than 0` : `--${flag}: "${given}" is less than the minimum of ${formatDuration(min)}`);
+  }
+  if (ms > max) throw new UsageError(`--${flag}: "${given}" is more than the maximum of ${formatDuration(max)}`);
+  return ms;
+}
+
+/** Largest --max-secret-size: a secret is held in memory, several times over while it is decoded and rendered. */
+const MAX_SECRET_SIZE = 1024 ** 3;
+
 function size(flag: string, v: unknown): number {
+  let bytes: number;
   try {
-    return parseSize(String(v));
+    bytes = parseSize(String(v));
   } catch (err) {
     throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
+  if (bytes > MAX_SECRET_SIZE) throw new UsageError(`--${flag}: "${String(v)}" is more than the maximum of ${formatSize(MAX_SECRET_SIZE)}`);
+  return bytes;
 }
 
 function signal(flag: string, v: unknown): NodeJS.Signals {
@@ -295,9 +333,10 @@ function signal(flag: string, v: unknown): NodeJS.Signals {
   return name as NodeJS.Signals;
 }
 
-function positiveInt(flag: string, v: unknown, min = 0): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new UsageError(`--${flag}: "${String(v)}" is not a whole number${min > 0 ? ` >= ${min}` : ''}`);
+function positiveInt(flag: string, v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : min > 0 ? ` >= ${min}` : '';
+    throw new UsageError(`--${flag}: "${String(v)}" is not a whole number${range}`);
   }
   return v;
 }
@@ -347,7 +386,6 @@ export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolea
   const dir = str(a.dir) ?? str(env.TCONFD_DIR) ?? '/etc/tconfd';
   const jpaths = [...commaList(env.TCONFD_JPATH), ...commaList(a.jpath)];
   const renderTimeoutMs = duration('render-timeout', a['render-timeout']);
-  if (renderTimeoutMs <= 0) throw new UsageError('--render-timeout: must be more than 0');
 
   const logLevel = (str(a['log-level']) ?? (a.verbose === true ? 'debug' : undefined) ?? str(env.TCONFD_LOG_LEVEL) ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`TCONFD_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -374,8 +412,9 @@ export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolea
 
   const readyFd = a['ready-fd'] === undefined ? undefined : positiveInt('ready-fd', a['ready-fd'], 3);
   const health = str(a['health-listen']);
-  if (health !== undefined && !/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(health)) {
-    throw new UsageError(`--health-listen: "${health}" is not HOST:PORT`);
+  const port = health === undefined ? undefined : /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(health)?.[2];
+  if (health !== undefined && (port === undefined || Number(port) > 65535)) {
+    throw new UsageError(`--health-listen: "${health}" is not HOST:PORT (port 0 to 65535)`);
   }
   let wait: { minMs: number; maxMs: number };
   try {
@@ -383,7 +422,13 @@ export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolea
   } catch (err) {
     throw new UsageError(`--wait: ${(err as Error).message}`);
   }
-  const attempts = positiveInt('vault-retry-attempts', a['vault-retry-attempts'], 1);
+  inRange('wait', String(a.wait), wait.maxMs);
+  const attempts = positiveInt('vault-retry-attempts', a['vault-retry-attempts'], 1, 100);
+  const retryMin = duration('vault-retry-min', a['vault-retry-min']);
+  const retryMax = duration('vault-retry-max', a['vault-retry-max']);
+  if (retryMax < retryMin) {
+    throw new UsageError(`--vault-retry-max: "${String(a['vault-retry-max'])}" is shorter than --vault-retry-min "${String(a['vault-retry-min'])}"`);
+  }
 
   return {
     dir,
@@ -406,11 +451,7 @@ export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolea
       namespace: str(a['vault-namespace']) ?? str(env.VAULT_NAMESPACE),
       skipVerify: ['1', 'true', 't', 'yes'].includes((env.VAULT_SKIP_VERIFY ?? '').toLowerCase()),
       timeoutMs: duration('vault-timeout', a['vault-timeout']),
-      retry: {
-        initialMs: duration('vault-retry-min', a['vault-retry-min']),
-        maxMs: duration('vault-retry-max', a['vault-retry-max']),
-        maxAttempts: attempts,
-      },
+      retry: { initialMs: retryMin, maxMs: retryMax, maxAttempts: attempts },
     },
     auth: {
       method,
@@ -434,7 +475,7 @@ export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolea
       wait,
       splayMs: duration('splay', a.splay),
       restart: String(a.restart) as RestartPolicy,
-      maxRestarts: positiveInt('max-restarts', a['max-restarts']),
+      maxRestarts: positiveInt('max-restarts', a['max-restarts'], 0, 1_000_000),
       restartWindowMs: duration('restart-window', a['restart-window']),
       envKeep: commaList(a['env-keep']),
       readyFd,

@@ -3,12 +3,13 @@
  * typed template configs plus the set of distinct secrets they need (a secret used by several templates is one
  * entry). Every error names the file and the key at fault.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { MAX_CONFIG_FILE_BYTES, readRegularFileSync, ReadFileError } from '../read-file.js';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { splitArgv } from './argv.js';
 import { JsonTextError, parseJsonConfig } from './json.js';
-import { configFileSchema, type ConfigFile, type TemplateEntry } from './schema.js';
+import { configFileSchema, templateSchema, type ConfigFile, type TemplateEntry } from './schema.js';
 import { parseSecretPath, SecretPathError, type SecretSpec } from './secret-path.js';
 import { substitute, SubstitutionError } from './subst.js';
 import { isValidConfig } from './valid.js';
@@ -91,8 +92,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   for (const name of files) {
     const shown = join(opts.dir, name);
     const parsed = parseFile(join(absDir, name), shown);
-    for (const [key, entry] of Object.entries(parsed)) {
-      const tmpl = toTemplate(shown, absDir, key, entry, opts.env);
+    for (const [key, entry, secretEntries] of parsed) {
+      const tmpl = toTemplate(shown, absDir, key, entry, secretEntries, opts.env);
       const clash = templates.find((t) => t.templatePath === tmpl.templatePath && t.dir === tmpl.dir);
       if (clash) {
         throw new ConfigError(
@@ -106,12 +107,15 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   return { dir: absDir, files: files.map((f) => join(opts.dir, f)), templates, secrets };
 }
 
-function parseFile(path: string, shown: string): Record<string, TemplateEntry> {
+/** A template of a config file: its key, its settings, and its secrets (path, name) in order. */
+type ParsedEntry = [key: string, entry: TemplateEntry, secrets: Array<[path: string, name: string]>];
+
+function parseFile(path: string, shown: string): ParsedEntry[] {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFileSync(path, MAX_CONFIG_FILE_BYTES);
   } catch (err) {
-    throw new ConfigError(`${shown}: cannot read: ${errnoText(err)}`);
+    throw new ConfigError(`${shown}: cannot read: ${err instanceof ReadFileError && err.code !== 'ENOENT' && err.code !== 'EACCES' ? err.reason : errnoText(err)}`);
   }
   let json: unknown;
   try {
@@ -121,13 +125,35 @@ function parseFile(path: string, shown: string): Record<string, TemplateEntry> {
     throw err;
   }
   // The JSON Schema check passes a valid file at once; zod (built now) says what is wrong with any other, and decides.
-  if (isValidConfig(json)) return json as ConfigFile;
+  // A valid file is the parsed JSON itself, where a "__proto__" template or secret is an own key like any other.
+  if (isValidConfig(json)) {
+    return Object.entries(json as ConfigFile).map(([key, entry]) => [key, entry, Object.entries(entry.secrets ?? {})]);
+  }
   const result = configFileSchema().safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`${shown}: ${formatIssue(issue)}`);
   }
-  return result.data;
+  // zod leaves a "__proto__" key out of a record (assigning it would set the result's prototype): such a template or
+  // secret is taken from the parsed JSON (where it is an own key) and validated the same way, never dropped silently.
+  const raw = json as Record<string, unknown>;
+  const templates: Array<[string, TemplateEntry, Record<string, unknown>]> = Object.entries(result.data).map(([k, e]) => [k, e, raw[k] as Record<string, unknown>]);
+  if (Object.hasOwn(raw, '__proto__')) {
+    const entry = templateSchema().safeParse(raw['__proto__']);
+    if (!entry.success) throw new ConfigError(`${shown}: ${formatIssue({ ...entry.error.issues[0]!, path: ['__proto__', ...entry.error.issues[0]!.path] })}`);
+    templates.unshift(['__proto__', entry.data, raw['__proto__'] as Record<string, unknown>]);
+    templates.sort((a, b) => Object.keys(raw).indexOf(a[0]) - Object.keys(raw).indexOf(b[0]));
+  }
+  return templates.map(([key, entry, rawEntry]) => {
+    const secrets: Array<[string, string]> = Object.entries(entry.secrets ?? {});
+    const rawSecrets = rawEntry['secrets'] as Record<string, unknown> | undefined;
+    if (rawSecrets !== undefined && Object.hasOwn(rawSecrets, '__proto__')) {
+      const name = rawSecrets['__proto__'];
+      if (typeof name !== 'string' || name === '') throw new ConfigError(`${shown}: ${JSON.stringify(key)}.secrets."__proto__": must be a non-empty name`);
+      secrets.splice(Object.keys(rawSecrets).indexOf('__proto__'), 0, ['__proto__', name]);
+    }
+    return [key, entry, secrets];
+  });
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
@@ -163,6 +189,7 @@ function toTemplate(
   absDir: string,
   key: string,
   entry: TemplateEntry,
+  secretEntries: ReadonlyArray<readonly [string, string]>,
   env: Readonly<Record<string, string | undefined>>,
 ): TemplateConfig {
   const at = (k: string): string => `${shown}: "${key}"${k === '' ? '' : '.' + k}`;
@@ -181,7 +208,7 @@ function toTemplate(
 
   const secrets: TemplateSecret[] = [];
   const byName = new Map<string, string>();
-  for (const [rawKey, name] of Object.entries(entry.secrets ?? {})) {
+  for (const [rawKey, name] of secretEntries) {
     let raw: string;
     try {
       raw = substitute(rawKey, env);

@@ -67,6 +67,11 @@ export function configFileSchema(): ReturnType<typeof build>['ConfigFileSchema']
   return (schemas ??= build()).ConfigFileSchema;
 }
 
+/** The zod schema of one template's settings. */
+export function templateSchema(): ReturnType<typeof build>['TemplateSchema'] {
+  return (schemas ??= build()).TemplateSchema;
+}
+
 export type TemplateEntry = Infer<ReturnType<typeof build>['TemplateSchema']>;
 export type ConfigFile = Infer<ReturnType<typeof build>['ConfigFileSchema']>;
 

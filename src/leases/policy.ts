@@ -222,6 +222,12 @@ export interface RenewalAnswer {
   readonly warnings?: readonly string[];
   /** Whether it can still be renewed (absent: unchanged). */
   readonly renewable?: boolean;
+  /**
+   * Clock time just before the request that Vault answered was sent: the new TTL started no earlier, so the expiry is
+   * dated from it (dating it from the answer's arrival would put it later than Vault's). Absent: when the renewal
+   * started.
+   */
+  readonly sentAt?: number;
 }
 
 export type RenewalOutcome =
@@ -236,13 +242,17 @@ export type RenewalOutcome =
 
 const CAPPED_WARNING = /max[_ ]?ttl|capped/i;
 
+/**
+ * What a renewal achieved, and the new expiry: `durationSec` from `sentAt`, when the request was sent (Vault's TTL
+ * runs from when it handled the request, which is no earlier).
+ */
 export function renewalOutcome(
   previousExpiresAt: number | null,
-  now: number,
+  sentAt: number,
   askedSec: number,
   answer: RenewalAnswer,
 ): { outcome: RenewalOutcome; expiresAt: number } {
-  const expiresAt = now + Math.max(0, answer.durationSec) * 1000;
+  const expiresAt = sentAt + Math.max(0, answer.durationSec) * 1000;
   let outcome: RenewalOutcome = 'extended';
   if (answer.renewable === false) outcome = 'not-renewable';
   else if (previousExpiresAt !== null && expiresAt <= previousExpiresAt) outcome = 'stalled';

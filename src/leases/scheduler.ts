@@ -48,7 +48,10 @@ export interface Grant<V> {
   readonly obtainedAt: number;
 }
 
-/** A renewal's answer: the TTL granted from now (lease_duration), Vault's warnings, and renewable when known. */
+/**
+ * A renewal's answer: the TTL granted (lease_duration) from when the request was sent (sentAt), Vault's warnings, and
+ * renewable when known.
+ */
 export type Renewal = RenewalAnswer;
 
 export interface AcquireContext {
@@ -531,9 +534,11 @@ class Held<V> implements Entry {
     op.timeout?.cancel();
     if (this.op !== op) return;
     this.op = undefined;
-    const now = clock.now();
     const previous = this.expiresAt;
-    const { outcome, expiresAt } = renewalOutcome(previous, now, this.askedSec, answer);
+    // Dated from when the request Vault answered was sent (by default when the renewal started), not from when the
+    // answer arrived: an expiry dated from the arrival is later than Vault's.
+    const sentAt = Math.min(clock.now(), answer.sentAt ?? op.startedAt);
+    const { outcome, expiresAt } = renewalOutcome(previous, sentAt, this.askedSec, answer);
     this.expiresAt = expiresAt;
     this.renewedSinceObtained = true;
     this.failures = 0;

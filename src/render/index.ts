@@ -1,12 +1,15 @@
 /**
  * The render stage: evaluate a template with its secrets, resolve output paths (confined to the template's dir, see
  * output-path.ts), refuse two templates writing the same file, and write files atomically with their mode and owner
- * (write.ts: no symbolic link followed). It knows nothing about where secrets come from.
+ * (write.ts: no symbolic link followed). Writing is prepare (every temporary file written and fsync'd) then commit
+ * (the renames), so that a batch of templates is put in place only once all of it is ready. It knows nothing about
+ * where secrets come from.
  */
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { stat } from '../fsp.js';
 import { monotonicMs } from '../clock.js';
 import type { TemplateConfig } from '../config/load.js';
+import { inThreadPool } from '../thread-pool.js';
 import type { Logger } from '../log.js';
 import { JsonnetEvaluator, TemplateError, type EvaluationInput } from './jsonnet.js';
 import { OutputError, resolveOutputPath } from './output-path.js';
@@ -14,12 +17,13 @@ import { resolveOwner, OwnerError, type Owner } from './owner.js';
 import {
   assertWithin,
   compareFile,
-  WritePass,
+  Dirs,
   EscapeError,
+  prepareFile,
   removeStaleTemps,
   WriteFailure,
-  writeFileAtomic,
   type Comparison,
+  type PreparedFile,
   type WriteOutcome,
 } from './write.js';
 
@@ -44,6 +48,23 @@ export interface FileResult {
   readonly bytes: number;
 }
 
+/** A template's files, prepared (temporary files written), not yet in place. */
+export interface PreparedTemplate {
+  readonly template: TemplateConfig;
+  readonly files: readonly { readonly file: PlannedFile; readonly prepared: PreparedFile }[];
+}
+
+/** A commit that failed after `renamed` of the template's files were put in place (their credentials are in use). */
+export class CommitError extends Error {
+  override readonly name = 'CommitError';
+  constructor(
+    readonly error: Error,
+    readonly renamed: readonly FileResult[],
+  ) {
+    super(error.message);
+  }
+}
+
 export interface RendererOptions {
   readonly jpaths: readonly string[];
   /** --render-timeout: evaluation time limit per template, in milliseconds (default 10 s). */
@@ -59,13 +80,11 @@ export interface RendererOptions {
 
 /** Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are). */
 export interface TemplateEvaluator {
-  evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<ReadonlyMap<string, string | Uint8Array>>;
+  /** Stops between two slices of work once `signal` is aborted (rejects with its reason). */
+  evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<ReadonlyMap<string, string | Uint8Array>>;
   /** Optional: get ready to evaluate this template soon (read, compile, load what it needs). */
   prepare?(templatePath: string): void;
 }
-
-/** Templates written at a time (writeMany). */
-const WRITE_CONCURRENCY = 8;
 
 export class Renderer {
   private readonly evaluator: TemplateEvaluator;
@@ -94,7 +113,7 @@ export class Renderer {
   }
 
   /** Get ready to evaluate this template soon (see JsonnetEvaluator.prepare); never throws. */
-  prepare(tmpl: TemplateConfig): void {
+  prepareEvaluation(tmpl: TemplateConfig): void {
     try {
       this.evaluator.prepare?.(tmpl.templatePath);
     } catch {
@@ -103,10 +122,10 @@ export class Renderer {
   }
 
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
-  async plan(tmpl: TemplateConfig, input: EvaluationInput): Promise<PlannedFile[]> {
+  async plan(tmpl: TemplateConfig, input: EvaluationInput, signal?: AbortSignal): Promise<PlannedFile[]> {
     const started = monotonicMs();
     const cpu = process.cpuUsage();
-    const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input);
+    const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input, signal);
     const used = process.cpuUsage(cpu);
     const round = (ms: number): number => Math.round(ms * 100) / 100;
     this.opts.logger.debug(
@@ -160,88 +179,96 @@ export class Renderer {
   }
 
   /**
-   * Write a template's planned files. Every file is checked first (no output may leave its dir through a symbolic
-   * link), so that a refused output means nothing of the template is written. Throws OutputError naming the config
-   * file, the template and the output path.
+   * Prepare a template's planned files: every output is checked first (no output may leave its dir through a symbolic
+   * link: an early refusal by path, before any directory is created), stale temporary files are removed, then each
+   * file's temporary file is written and fsync'd (write.ts opens the directories without following links). Nothing is
+   * in place until commit(). A failure removes what was prepared and throws OutputError naming the config file, the
+   * template and the output path.
    */
-  async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
-    const written = await this.writeMany(new Map([[tmpl, files]]));
-    return written.get(tmpl)!;
+  async prepare(tmpl: TemplateConfig, files: readonly PlannedFile[], dirs: Dirs): Promise<PreparedTemplate> {
+    await this.checkConfinement(tmpl, files);
+    const prepared: { file: PlannedFile; prepared: PreparedFile }[] = [];
+    try {
+      for (const f of files) {
+        try {
+          await this.sweep(tmpl, f, dirs);
+          prepared.push({ file: f, prepared: await prepareFile(f, dirs) });
+        } catch (err) {
+          throw this.outputError(tmpl, f, err);
+        }
+      }
+    } catch (err) {
+      await this.abort({ template: tmpl, files: prepared });
+      throw err;
+    }
+    return { template: tmpl, files: prepared };
   }
 
   /**
-   * Write the planned files of several templates, WRITE_CONCURRENCY templates at a time (the thread pool overlaps one
-   * file's fsync with another's writing), the files of one template in order. Each directory is fsync'd once, after
-   * all its files are renamed, and only then is any file reported written (logged, returned): what is reported
-   * written survives a crash. After a template fails no other one is started; once those under way have ended (their
-   * files are written as usual), the failure of the first template in the plans' order is thrown.
+   * Put a prepared template's files in place (the renames, in order). A failure removes the temporary files not yet
+   * renamed and throws a CommitError carrying the files already renamed. The directories' fsync is left to
+   * dirs.flush(), after which the caller reports the files written (written()).
    */
-  async writeMany<T extends TemplateConfig>(plans: ReadonlyMap<T, readonly PlannedFile[]>): Promise<Map<T, FileResult[]>> {
-    const pass = new WritePass();
-    const results = new Map<T, FileResult[]>();
-    const queue = [...plans.entries()].map(([tmpl, files], index) => ({ tmpl, files, index }));
-    // the failure of the first template in the plans' order (not the first to fail in time: reported the same way
-    // whatever the timing)
-    const failed: { first?: { index: number; error: unknown } } = {};
-    const fail = (index: number, error: unknown): void => {
-      if (failed.first === undefined || index < failed.first.index) failed.first = { index, error };
-    };
-    const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next !== undefined && failed.first === undefined; next = queue.shift()) {
-        try {
-          results.set(next.tmpl, await this.writeTemplate(next.tmpl, next.files, pass));
-        } catch (error) {
-          fail(next.index, error);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, worker));
-    await pass.flush();
-    if (failed.first !== undefined) throw failed.first.error;
-    const ordered = new Map<T, FileResult[]>();
-    for (const [tmpl] of plans) {
-      const r = results.get(tmpl)!;
-      ordered.set(tmpl, r);
-      for (const f of r) {
-        this.opts.logger.debug(
-          { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome: f.outcome, bytes: f.bytes },
-          f.outcome === 'unchanged' ? 'file unchanged' : 'file written',
-        );
-      }
-    }
-    return ordered;
-  }
-
-  /** One template's files, in order; their directories' fsync is left to `pass`. */
-  private async writeTemplate(tmpl: TemplateConfig, files: readonly PlannedFile[], pass: WritePass): Promise<FileResult[]> {
-    await this.checkConfinement(tmpl, files);
+  async commit(p: PreparedTemplate, dirs: Dirs): Promise<FileResult[]> {
+    const tmpl = p.template;
     const results: FileResult[] = [];
-    for (const f of files) {
-      // a directory this pass created holds no temporary file of an earlier tconfd
-      if (pass.created.has(dirname(f.path))) this.swept.add(f.path);
-      else await this.sweep(tmpl, f.path);
-      let outcome: WriteOutcome;
+    for (let i = 0; i < p.files.length; i++) {
+      const { file: f, prepared } = p.files[i]!;
       try {
-        outcome = await writeFileAtomic(f, pass);
+        await prepared.commit();
       } catch (err) {
-        throw this.outputError(tmpl, f, err);
+        await this.abort({ template: tmpl, files: p.files.slice(i + 1) });
+        throw new CommitError(this.outputError(tmpl, f, err), results);
       }
-      results.push({ path: f.path, outcome, bytes: f.content.length });
-      await this.checkDir(tmpl, dirname(f.path));
+      results.push({ path: f.path, outcome: prepared.outcome, bytes: f.content.length });
+      await this.checkDir(tmpl, f, dirs);
     }
     return results;
+  }
+
+  /** Log a template's files as written: once their directories are fsync'd (dirs.flush()). */
+  written(tmpl: TemplateConfig, results: readonly FileResult[]): void {
+    for (const r of results) {
+      this.opts.logger.debug(
+        { template: tmpl.template, config: tmpl.configFile, path: r.path, outcome: r.outcome, bytes: r.bytes },
+        r.outcome === 'unchanged' ? 'file unchanged' : 'file written',
+      );
+    }
+  }
+
+  /** Remove a prepared template's temporary files (nothing of it is put in place). */
+  async abort(p: PreparedTemplate): Promise<void> {
+    await Promise.all(p.files.map((f) => f.prepared.abort()));
+  }
+
+  /** Prepare and commit one template's files, and fsync their directories. */
+  async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
+    const dirs = new Dirs();
+    try {
+      const results = await this.commit(await this.prepare(tmpl, files, dirs), dirs);
+      await dirs.flush();
+      this.written(tmpl, results);
+      return results;
+    } finally {
+      await dirs.close();
+    }
   }
 
   /** --check: what writing these files would do to each (new, changed, unchanged). Writes nothing. */
   async compare(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<Comparison[]> {
     await this.checkConfinement(tmpl, files);
+    const dirs = new Dirs();
     const out: Comparison[] = [];
-    for (const f of files) {
-      try {
-        out.push(await compareFile(f.path, f.content));
-      } catch (err) {
-        throw this.outputError(tmpl, f, err);
+    try {
+      for (const f of files) {
+        try {
+          out.push(await compareFile(f, dirs));
+        } catch (err) {
+          throw this.outputError(tmpl, f, err);
+        }
       }
+    } finally {
+      await dirs.close();
     }
     return out;
   }
@@ -271,29 +298,40 @@ export class Renderer {
    * Temporary files left by a tconfd killed while writing this file: removed before its first write here, and looked
    * for again at later writes while some may still belong to a live writer.
    */
-  private async sweep(tmpl: TemplateConfig, path: string): Promise<void> {
-    if (this.swept.has(path)) return;
-    const { removed, pending } = await removeStaleTemps(path);
-    if (pending === 0) this.swept.add(path);
+  private async sweep(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
+    if (this.swept.has(f.path)) return;
+    const dir = (await dirs.open(dirname(f.path), f.within, true))!;
+    const { removed, pending } = await removeStaleTemps(dir, basename(f.path));
+    if (pending === 0) this.swept.add(f.path);
     if (removed > 0) {
       this.opts.logger.info(
-        { template: tmpl.template, config: tmpl.configFile, path, removed },
+        { template: tmpl.template, config: tmpl.configFile, path: f.path, removed },
         'removed temporary files left by an interrupted write',
       );
     }
   }
 
-  /** A directory others can write to lets them plant or swap files next to secrets: said once per directory. */
-  private async checkDir(tmpl: TemplateConfig, dir: string): Promise<void> {
-    if (this.checkedDirs.has(dir)) return;
-    this.checkedDirs.add(dir);
-    const st = await stat(dir).catch(() => undefined);
-    if (st !== undefined && (st.mode & 0o002) !== 0) {
-      this.opts.logger.warn(
-        { template: tmpl.template, config: tmpl.configFile, dir, mode: (st.mode & 0o7777).toString(8).padStart(4, '0') },
-        'the output directory is writable by other users: they can plant or replace files next to the secrets',
-      );
-    }
+  /**
+   * A directory another user can write to (owned by another user, or group- or other-writable) lets them plant or
+   * swap files next to the secrets: said once per directory.
+   */
+  private async checkDir(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
+    const path = dirname(f.path);
+    if (this.checkedDirs.has(path)) return;
+    this.checkedDirs.add(path);
+    const dir = await dirs.open(path, f.within, false).catch(() => undefined);
+    const st = dir === undefined ? undefined : await inThreadPool(() => stat(dir.at('.'))).catch(() => undefined);
+    if (st === undefined) return;
+    const me = process.geteuid?.();
+    const otherOwner = me !== undefined && st.uid !== me && st.uid !== f.owner?.uid;
+    const writable = (st.mode & 0o022) !== 0;
+    if (!otherOwner && !writable) return;
+    this.opts.logger.warn(
+      { template: tmpl.template, config: tmpl.configFile, dir: path, mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), uid: st.uid, gid: st.gid },
+      otherOwner
+        ? `the output directory is writable by other users (it is owned by uid ${st.uid}): they can plant or replace files next to the secrets`
+        : `the output directory is writable by other users (${(st.mode & 0o002) !== 0 ? 'by everyone' : 'by its group'}): they can plant or replace files next to the secrets`,
+    );
   }
 
   private ownerFor(tmpl: TemplateConfig): Owner | undefined {

@@ -59,8 +59,12 @@ export class JsonnetEvaluator {
     if (/\bparseYaml\b/.test(all)) preloadYaml();
   }
 
-  /** Evaluate a template: output key -> file content. Throws TemplateError. */
-  async evaluate(template: string, templatePath: string, input: EvaluationInput): Promise<Map<string, Buffer>> {
+  /**
+   * Evaluate a template: output key -> file content. Throws TemplateError. Once `signal` is aborted (shutdown), the
+   * evaluation stops at the end of the slice in progress and rejects with the signal's reason.
+   */
+  async evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<Map<string, Buffer>> {
+    signal?.throwIfAborted();
     const timeoutMs = this.opts.timeoutMs ?? 10_000;
     const ev = new Evaluation({
       // libjsonnet's order, as rconfd set it up: the importing file's directory, the template's, then --jpath in order
@@ -88,6 +92,7 @@ export class JsonnetEvaluator {
     const files = new Map<string, Buffer>();
     for (const key of keys) {
       await new Promise<void>((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
       const shownKey = (top as JObject).isTaintedKey(key) ? undefined : key;
       try {
         files.set(key, ev.run(() => ev.fileContent(ev.field(top as JObject, key))));

@@ -8,7 +8,8 @@
  *   reads the inputs when it starts: the latest input wins), at most `concurrency` templates at once, so a slow
  *   template never delays another;
  * - holds(key) answers whether the files of some template still come from an input key (a lease id) — what its last
- *   successful rendering used — so that a lease is not released while a file holds its credentials;
+ *   successful rendering used, plus what a failed rendering put in place before failing (its error's `holds`) — so
+ *   that a lease is not released while a file holds its credentials;
  * - close() aborts what is in flight (the render function gets the signal: dynamic exe secrets are killed) and waits
  *   at most a deadline: a shutdown is never held up by a template.
  *
@@ -198,6 +199,9 @@ export class RenderLoop<T, R extends RenderResult = RenderResult> {
         if (s.rendered >= s.desired) s.dirtySince = undefined;
         this.#opts.onRendered?.(t, result);
       } catch (err) {
+        // A rendering that put some of its files in place before failing: those files hold its inputs too.
+        const holds = (err as { holds?: unknown } | undefined)?.holds;
+        if (Array.isArray(holds)) s.uses = new Set([...s.uses, ...holds.filter((k): k is string => typeof k === 'string')]);
         if (ac.signal.aborted) return;
         s.failures++;
         s.lastError = (err as Error)?.message ?? String(err);

@@ -6,9 +6,12 @@
  *   fine, `../b` is not).
  * - An absolute key is allowed, as rconfd allows it (its README writes /etc/ssl/cert.crt from a template whose dir is
  *   /etc/test), unless the template is confined ("confine": true, or the --confine default).
- * - A NUL character, an empty key and empty segments (`a//b`, `a/`) are refused.
+ * - A NUL character, an empty key, empty segments (`a//b`, `a/`) and names longer than 255 bytes are refused.
  */
 import { isAbsolute, relative, resolve } from 'node:path';
+
+/** Longest file name, in bytes (NAME_MAX of Linux file systems). */
+const NAME_MAX = 255;
 
 /** An output the render stage refuses: names the config file, the template and the output key or path. */
 export class OutputError extends Error {
@@ -43,6 +46,10 @@ export function resolveOutputPath(tmpl: OutputOwner, key: string, confine: boole
   const segments = key.split('/');
   if (segments.slice(isAbsolute(key) ? 1 : 0).some((s) => s === '')) {
     throw refuse('has an empty path segment ("//" or a trailing "/")');
+  }
+  const long = segments.find((s) => Buffer.byteLength(s) > NAME_MAX);
+  if (long !== undefined) {
+    throw refuse(`has a file or directory name of ${Buffer.byteLength(long)} bytes: file systems allow at most ${NAME_MAX}`);
   }
   if (isAbsolute(key)) {
     if (confine) {

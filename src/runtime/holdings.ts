@@ -111,8 +111,11 @@ export function holdVault(opts: VaultHoldingsOptions): void {
             }
           : {}),
         ...(grant.byLogin ? { release: (g, signal) => session.releaseToken(g.value.token, signal) } : {}),
-        // Only once the leases of the previous token are obtained again is that token released (after the grace).
-        onGrant: (_next, previous) => replaceLeasesOf(previous.value.token, 'the Vault token that created it is being replaced'),
+        // Only once the leases of the previous token are obtained again is that token released (after the grace). The
+        // same token again (token auth reads the token it was given once more): its leases are fine.
+        onGrant: async (next, previous) => {
+          if (next.value.token !== previous.value.token) await replaceLeasesOf(previous.value.token, 'the Vault token that created it is being replaced');
+        },
       },
       tokenGrant(grant),
     );

@@ -4,7 +4,9 @@
  * Lifecycle.install(process) is the first thing the CLI does (src/cli.ts), before any other module is evaluated, so
  * that no signal ever reaches Node's defaults: SIGUSR1 would open the inspector on 127.0.0.1:9229 (no authentication:
  * anything in the pod's network namespace could read the Vault token), SIGHUP, SIGTERM and SIGINT would end tconfd at
- * once, leaving its login token and leases alive.
+ * once, leaving its login token and leases alive. Before that, while dist/cli.js reads and compiles the bundle, its
+ * first statements hold every such signal with placeholder handlers that record what arrives
+ * (globalThis.__tconfdEarlySignals, scripts/build.mjs): install() takes over from them and replays it, in order.
  *
  * - SIGTERM / SIGINT: the first one aborts `signal` (startup stops waiting, the running phase ends); every later one
  *   calls the urgent handlers (the command is killed at once) but never interrupts the clean-up.
@@ -38,6 +40,12 @@ export interface LifecycleLogger {
 export interface SignalEmitter {
   on(event: string, fn: (sig: NodeJS.Signals) => void): unknown;
   off(event: string, fn: (sig: NodeJS.Signals) => void): unknown;
+}
+
+/** What the entry point's placeholder handlers recorded before the lifecycle existed (scripts/build.mjs). */
+export interface EarlySignals {
+  readonly signals: string[];
+  readonly handlers: Readonly<Record<string, (sig: NodeJS.Signals) => void>>;
 }
 
 /** Thrown (as the abort reason) by what startup awaits when a stop signal arrives. */
@@ -77,9 +85,26 @@ export class Lifecycle {
     for (const sig of FORWARDED_SIGNALS) this.#listen(sig, () => this.#onForward(sig));
   }
 
-  /** Take over every signal tconfd handles, on the real process. */
-  static install(proc: SignalEmitter = process): Lifecycle {
-    return new Lifecycle(proc);
+  /**
+   * Take over every signal tconfd handles, on the real process: from the entry point's placeholders, if any (their
+   * handlers removed only once ours are in place, so that no signal finds none), replaying what they recorded.
+   */
+  static install(
+    proc: SignalEmitter = process,
+    early: EarlySignals | undefined = (globalThis as { __tconfdEarlySignals?: EarlySignals }).__tconfdEarlySignals,
+  ): Lifecycle {
+    const l = new Lifecycle(proc);
+    if (early !== undefined) {
+      for (const [sig, fn] of Object.entries(early.handlers)) proc.off(sig, fn);
+      for (const sig of early.signals.splice(0)) l.#replay(sig);
+      delete (globalThis as { __tconfdEarlySignals?: EarlySignals }).__tconfdEarlySignals;
+    }
+    return l;
+  }
+
+  #replay(sig: string): void {
+    if ((STOP_SIGNALS as readonly string[]).includes(sig)) this.#onStop(sig as StopSignal);
+    else if ((FORWARDED_SIGNALS as readonly string[]).includes(sig)) this.#onForward(sig as ForwardedSignal);
   }
 
   /** Aborted at the first SIGTERM/SIGINT (or stop()); its reason is a StopRequested. */

@@ -6,9 +6,13 @@
 import type { LoadedConfig, TemplateConfig } from '../config/load.js';
 import type { SecretSpec, VaultSecretSpec } from '../config/secret-path.js';
 import type { Logger } from '../log.js';
-import { Renderer, TemplateError, type FileResult, type PlannedFile } from '../render/index.js';
+import { CommitError, Renderer, TemplateError, type FileResult, type PlannedFile, type PreparedTemplate } from '../render/index.js';
+import { Dirs } from '../render/write.js';
 import { fetchSecret, type Fetched, type LeaseFacts, type SourceRegistry } from '../sources/index.js';
 import type { Clock } from '../clock.js';
+
+/** Templates prepared at a time by write(). */
+const WRITE_CONCURRENCY = 8;
 
 export interface TemplateOutcome {
   readonly template: TemplateConfig;
@@ -17,6 +21,25 @@ export interface TemplateOutcome {
   readonly changed: readonly string[];
   /** Lease ids of the secrets the files were rendered from: they hold those credentials now. */
   readonly uses: readonly string[];
+}
+
+/**
+ * Writing failed after the files of some templates were put in place: those files hold the credentials of `committed`
+ * (the leases in `holds`), which must not be revoked; every other template's previous files are untouched.
+ */
+export class PartialWriteError extends Error {
+  override readonly name = 'PartialWriteError';
+  constructor(
+    readonly error: Error,
+    readonly committed: readonly TemplateOutcome[],
+  ) {
+    super(error.message);
+  }
+
+  /** Lease ids whose credentials are in files now. */
+  get holds(): string[] {
+    return [...new Set(this.committed.flatMap((o) => o.uses))];
+  }
 }
 
 export interface PipelineOptions {
@@ -48,7 +71,7 @@ export class Pipeline {
     const prepareNext = (): void => {
       const t = pending.shift();
       if (t === undefined || !fetching) return;
-      this.opts.renderer.prepare(t);
+      this.opts.renderer.prepareEvaluation(t);
       setImmediate(prepareNext);
     };
     setImmediate(prepareNext);
@@ -109,8 +132,9 @@ export class Pipeline {
 
   /** The std.extVar inputs of a template from the current values. */
   inputFor(tmpl: TemplateConfig): { secrets: Record<string, unknown>; leases: Record<string, LeaseFacts> } {
-    const secrets: Record<string, unknown> = {};
-    const leases: Record<string, LeaseFacts> = {};
+    // Without a prototype: a secret named "__proto__" is a field like any other, never the object's prototype.
+    const secrets = Object.create(null) as Record<string, unknown>;
+    const leases = Object.create(null) as Record<string, LeaseFacts>;
     for (const { name, spec } of tmpl.secrets) {
       const f = this.values.get(spec.raw);
       if (f === undefined) throw new TemplateError(tmpl.template, `secret "${spec.raw}" has no value yet`);
@@ -121,11 +145,14 @@ export class Pipeline {
     return { secrets, leases };
   }
 
-  /** Evaluate templates and check that no two write the same file. Writes nothing. */
-  async plan(templates: readonly TemplateConfig[]): Promise<Map<TemplateConfig, PlannedFile[]>> {
+  /**
+   * Evaluate templates and check that no two write the same file. Writes nothing. An evaluation stops between two of
+   * its slices once `signal` is aborted (a slice itself is bounded by --render-timeout).
+   */
+  async plan(templates: readonly TemplateConfig[], signal?: AbortSignal): Promise<Map<TemplateConfig, PlannedFile[]>> {
     const plans = new Map<TemplateConfig, PlannedFile[]>();
     const evaluated = await Promise.all(
-      templates.map(async (t) => [t, await this.opts.renderer.plan(t, this.inputFor(t))] as const),
+      templates.map(async (t) => [t, await this.opts.renderer.plan(t, this.inputFor(t), signal)] as const),
     );
     for (const [t, files] of evaluated) {
       this.opts.renderer.claim(t, files, this.templates);
@@ -134,18 +161,77 @@ export class Pipeline {
     return plans;
   }
 
-  /** Write planned files (several templates at a time); returns what changed per template, in the plans' order. */
-  async write(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>): Promise<TemplateOutcome[]> {
-    const outcomes: TemplateOutcome[] = [];
-    for (const [t, results] of await this.opts.renderer.writeMany(plans)) {
-      outcomes.push({
-        template: t,
-        files: results,
-        changed: results.filter((r) => r.outcome !== 'unchanged').map((r) => r.path),
-        uses: this.leasesOf(t),
-      });
+  /**
+   * Write planned files, all or nothing as far as the file system lets: every temporary file of every template is
+   * written and fsync'd before any is renamed over its output, so a file that cannot be written (a dir that is not a
+   * directory, EACCES, ENOSPC...) leaves every previous file in place. Templates are prepared WRITE_CONCURRENCY at a
+   * time (the thread pool overlaps one file's fsync with another's writing); after one fails no other is started, and
+   * the failure of the first failing template in the plans' order is thrown, whatever the timing. A failure among the
+   * renames (rare: the directory changed meanwhile) throws a PartialWriteError naming what is already in place. Once
+   * `signal` is aborted, nothing more is prepared and nothing is renamed; renames already begun are finished. Each
+   * directory is fsync'd once, after all the renames, and only then are files reported written. Returns what changed
+   * per template, in the plans' order.
+   */
+  async write(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>, signal?: AbortSignal): Promise<TemplateOutcome[]> {
+    const renderer = this.opts.renderer;
+    const dirs = new Dirs();
+    try {
+      const prepared = await this.prepareAll(plans, dirs, signal);
+      const outcomes: TemplateOutcome[] = [];
+      for (let i = 0; i < prepared.length; i++) {
+        const p = prepared[i]!;
+        try {
+          outcomes.push(this.outcome(p.template, await renderer.commit(p, dirs)));
+        } catch (err) {
+          await Promise.all(prepared.slice(i + 1).map((q) => renderer.abort(q)));
+          const cause = err instanceof CommitError ? err.error : (err as Error);
+          const partly = err instanceof CommitError && err.renamed.length > 0 ? [this.outcome(p.template, err.renamed)] : [];
+          if (outcomes.length + partly.length === 0) throw cause;
+          throw new PartialWriteError(cause, [...outcomes, ...partly]);
+        }
+      }
+      await dirs.flush();
+      for (const o of outcomes) renderer.written(o.template, o.files);
+      return outcomes;
+    } finally {
+      await dirs.close();
     }
-    return outcomes;
+  }
+
+  /** Prepare every template's files (see write()); on any failure nothing prepared is left and the error is thrown. */
+  private async prepareAll(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>, dirs: Dirs, signal?: AbortSignal): Promise<PreparedTemplate[]> {
+    const renderer = this.opts.renderer;
+    const entries = [...plans];
+    const prepared: (PreparedTemplate | undefined)[] = new Array<PreparedTemplate | undefined>(entries.length);
+    let next = 0;
+    // the failure of the first failing template in the plans' order: every template before it was started too
+    const failed: { first?: { index: number; error: unknown } } = {};
+    const fail = (index: number, error: unknown): void => {
+      if (failed.first === undefined || index < failed.first.index) failed.first = { index, error };
+    };
+    const worker = async (): Promise<void> => {
+      while (failed.first === undefined && next < entries.length && signal?.aborted !== true) {
+        const index = next++;
+        const [t, files] = entries[index]!;
+        try {
+          prepared[index] = await renderer.prepare(t, files, dirs);
+        } catch (error) {
+          fail(index, error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, entries.length) }, worker));
+    if (failed.first === undefined && signal?.aborted === true) failed.first = { index: -1, error: signal.reason };
+    const done = prepared.filter((p): p is PreparedTemplate => p !== undefined);
+    if (failed.first !== undefined) {
+      await Promise.all(done.map((p) => renderer.abort(p)));
+      throw failed.first.error;
+    }
+    return done;
+  }
+
+  private outcome(t: TemplateConfig, results: readonly FileResult[]): TemplateOutcome {
+    return { template: t, files: results, changed: results.filter((r) => r.outcome !== 'unchanged').map((r) => r.path), uses: this.leasesOf(t) };
   }
 
   /**
@@ -156,10 +242,16 @@ export class Pipeline {
     await this.refreshDynamic([t], signal);
     signal?.throwIfAborted();
     const uses = this.leasesOf(t);
-    const plans = await this.plan([t]);
+    const plans = await this.plan([t], signal);
     signal?.throwIfAborted();
-    const [outcome] = await this.write(plans);
-    return { ...outcome!, uses };
+    try {
+      const [outcome] = await this.write(plans);
+      return { ...outcome!, uses };
+    } catch (err) {
+      // The files put in place hold the credentials the template was evaluated with.
+      if (err instanceof PartialWriteError) throw new PartialWriteError(err.error, err.committed.map((o) => ({ ...o, uses })));
+      throw err;
+    }
   }
 
   /** Render several templates, each on its own: one failing keeps its previous files and does not stop the others. */

@@ -13,6 +13,7 @@ import { RenderLoop } from '../render/loop.js';
 import { ChangeCoalescer, Metrics, runHook, startHealthServer, type HealthStatus } from '../supervisor/index.js';
 import { Command } from './command.js';
 import { holdVault } from './holdings.js';
+import { ReleaseGate } from './release-gate.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Pipeline, TemplateOutcome } from './pipeline.js';
 import type { VaultWiring } from './vault.js';
@@ -47,16 +48,32 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   });
   const command = settings.command.length > 0 ? new Command({ settings, env: opts.childEnv, lifecycle, metrics, clock, logger }) : undefined;
   const child = command?.child;
+  // A replaced lease is revoked --revoke-grace after the application was told about the files that replaced it (the
+  // coalesced signal sent, the restart completed), never while a file holds it (see release-gate.ts).
+  const gate: ReleaseGate = new ReleaseGate({
+    clock,
+    graceMs: settings.leases.revokeGraceMs,
+    filesHold: (leaseId) => loop.holds(leaseId),
+    onChange: () => vault?.session.releaseDeferred(),
+  });
   const coalescer = new ChangeCoalescer({
     minMs: sv.wait.minMs,
     maxMs: sv.wait.maxMs,
     splayMs: sv.splayMs,
     clock,
     onFire: (action) => {
-      if (child === undefined || !child.running || action === 'none') return;
+      const upTo = gate.latest; // every rendering so far, the ones that came in during the splay too
+      if (child === undefined || !child.running || action === 'none') {
+        gate.told(upTo); // no one to tell (a command not running reads the files when it starts)
+        return;
+      }
       logger.info({ command: settings.command[0], ...(action === 'signal' ? { signal: sv.reloadSignal } : {}) }, `files changed: ${action === 'restart' ? 'restarting' : 'signalling'} the command`);
-      if (action === 'restart') void child.restart('rendered files changed');
-      else child.reload();
+      if (action === 'restart') {
+        void child.restart('rendered files changed').finally(() => gate.told(upTo));
+      } else {
+        child.reload();
+        gate.told(upTo);
+      }
     },
   });
   const loop = new RenderLoop<TemplateConfig, TemplateOutcome>({
@@ -66,10 +83,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     onRendered: (t, o) => {
       metrics.incRenders(t.template);
       logger.info({ template: t.template, config: t.configFile, changed: o.changed }, o.changed.length > 0 ? 'template rendered: files changed' : 'template rendered: no file changed');
-      vault?.session.releaseDeferred(); // what the files held before may go now
-      if (o.changed.length === 0) return;
+      const n = o.changed.length > 0 ? gate.rendered() : undefined; // first: what it dropped waits for the tell
+      vault?.session.releaseDeferred(); // what the files held before may go now (once the application was told)
+      if (n === undefined) return;
       if (t.hooks.modified !== undefined) void runHook({ kind: 'modified', argv: t.hooks.modified, template: t.template, config: t.configFile }, { logger, env: opts.childEnv });
-      coalescer.notify(t.onChange ?? sv.onChange);
+      if (child === undefined) gate.told(n); // no command to tell
+      else coalescer.notify(t.onChange ?? sv.onChange);
     },
     onFailed: (t, err, failures, retryInMs) => {
       metrics.incRenderFailures(t.template);
@@ -78,12 +97,13 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   });
   for (const t of pipeline.templates) loop.seed(t, pipeline.leasesOf(t));
   if (vault !== undefined) {
-    vault.session.setCredentialGate((leaseId) => loop.holds(leaseId));
+    vault.session.setCredentialGate((leaseId) => gate.holds(leaseId));
     holdVault({ scheduler, session: vault.session, source: vault.source, pipeline, metrics, logger, changed: (raw) => loop.invalidate(pipeline.usersOf(raw)) });
   }
   // Clean-up, in phase order: the command (command.ts), renders, leases; the sweep and the Vault client are main's.
   lifecycle.addCleanup('renders', 'abandon renderings', 3_000, async () => {
     coalescer.close();
+    gate.close();
     await loop.close(2_000);
   });
   lifecycle.addCleanup('leases', 'revoke what the lease scheduler holds', 10_000, async () => {

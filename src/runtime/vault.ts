@@ -83,17 +83,28 @@ export async function revokeAndReport(vault: VaultWiring, logger: Logger, signal
 
 export function logRevocation(r: RevocationReport, logger: Logger): void {
   const notRevoked = r.leases.notRevoked + r.tokens.notRevoked;
+  const kept = r.kept.leases + r.kept.tokens > 0 ? { kept: r.kept } : {};
   if (notRevoked === 0) {
     if (r.leases.revoked + r.tokens.revoked > 0) {
-      logger.info({ leases: r.leases.revoked, tokens: r.tokens.revoked }, 'leases and tokens revoked');
+      logger.info({ leases: r.leases.revoked, tokens: r.tokens.revoked, ...kept }, 'leases and tokens revoked');
     }
     return;
   }
+  const fields = {
+    revoked: { leases: r.leases.revoked, tokens: r.tokens.revoked },
+    notRevoked: { leases: r.leases.notRevoked, tokens: r.tokens.notRevoked },
+    ...(r.missingPolicy.length > 0 ? { policy: r.missingPolicy } : {}),
+    ...kept,
+  };
+  if (r.missingPolicy.length > 0) {
+    logger.warn(
+      fields,
+      `${r.leases.notRevoked} lease(s) and ${r.tokens.notRevoked} token(s) NOT revoked: Vault's policy refuses it (add ${r.missingPolicy.join(' and ')}); they stay valid until the end of their TTL`,
+    );
+    return;
+  }
   logger.warn(
-    {
-      revoked: { leases: r.leases.revoked, tokens: r.tokens.revoked },
-      notRevoked: { leases: r.leases.notRevoked, tokens: r.tokens.notRevoked },
-    },
+    fields,
     r.revokeDenied && r.tokens.notRevoked === 0
       ? `${r.leases.notRevoked} lease(s) NOT revoked: the policy does not allow sys/leases/revoke and the token is not tconfd's to revoke; they expire at the end of their TTL`
       : `${notRevoked} lease(s) or token(s) NOT revoked (Vault refused or did not answer): they expire at the end of their TTL`,

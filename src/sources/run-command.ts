@@ -1,15 +1,19 @@
 /**
- * Runs an exe secret's command (node:child_process, no shell) and collects its output, bounded: what execa does for
- * the hooks and the supervised command, for the one case a start waits on. execa takes ~30 ms to load and ~20 ms more
- * at its first run, three times what the command itself costs to spawn; an exe secret needs none of its features.
+ * Runs an exe secret's command (node:child_process, no shell) and collects its output, bounded. execa (which runs the
+ * hooks and the supervised command) takes ~30 ms to load and ~20 ms more at its first run, three times what the
+ * command itself costs to spawn; an exe secret needs none of its features.
  *
  * - The environment is exactly `env`; stdin is /dev/null; uid/gid as given (Node drops the supplementary groups).
- * - stdout beyond `maxStdout` bytes, or stderr beyond `maxStderr`, stops the command (SIGTERM): `overflow` says which.
- * - After `timeoutMs` the command gets SIGTERM (`timedOut`); a command still there 5 s after a SIGTERM gets SIGKILL.
- * - An aborted `signal` stops the command the same way and rejects with the signal's reason.
- * - Once the command has exited, output still coming from a process it left behind (holding its stdout or stderr) is
- *   read for 1 s more at most.
- * - A command still running when tconfd exits is sent SIGTERM (as execa's `cleanup` does).
+ * - The command runs in a process group (and session) of its own; every stop kills the whole group with SIGKILL, what
+ *   the command started in the background too:
+ *   - stdout beyond `maxStdout` bytes, or stderr beyond `maxStderr` (`overflow` says which);
+ *   - after `timeoutMs` (`timedOut`);
+ *   - an aborted `signal` (the promise rejects with the signal's reason);
+ *   - tconfd's own exit.
+ * - Once the command has exited, its output is waited for 1 s: then the group is killed (a process left behind
+ *   holding stdout, `sleep 60 &`); one that left the group (setsid) and still holds the output is no longer read after
+ *   1 s more (`leftOpen`).
+ * - Nothing of the group outlives the call: it is killed when the command's output has closed too.
  */
 import type { ChildProcess } from 'node:child_process';
 import { nodeChildProcess } from '../builtins.js';
@@ -37,16 +41,26 @@ export interface CommandResult {
   readonly errorCode: string | undefined;
   readonly timedOut: boolean;
   readonly overflow: 'stdout' | 'stderr' | undefined;
+  /** Its output was still held open, by a process outside its group, 2 s after it exited: no longer read. */
+  readonly leftOpen: boolean;
 }
 
-/** After a SIGTERM, how long a command has before SIGKILL (execa's forceKillAfterDelay). */
-const KILL_AFTER_MS = 5_000;
+/** After the command exited, how long its output may stay open (a process it left in the background holds it). */
+const PIPES_GRACE_MS = 1_000;
 
+/** Commands running, by process group. */
 const running = new Set<ChildProcess>();
 let exitHook = false;
 
-/** After the command's exit, how long its stdout and stderr may stay open (a process it left behind). */
-const DRAIN_MS = 1_000;
+/** SIGKILL to the command's process group (its pid: it leads the group). */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+}
 
 export function runCommand(file: string, args: readonly string[], opts: RunCommandOptions): Promise<CommandResult> {
   if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
@@ -54,6 +68,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunComma
     const child = nodeChildProcess().spawn(file, args, {
       env: opts.env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group (and session), killed as one
       ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
       ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
     });
@@ -61,58 +76,58 @@ export function runCommand(file: string, args: readonly string[], opts: RunComma
     if (!exitHook) {
       exitHook = true;
       process.once('exit', () => {
-        for (const c of running) c.kill('SIGTERM');
+        for (const c of running) killGroup(c);
       });
     }
     const out = collector(opts.maxStdout);
     const err = collector(opts.maxStderr);
     let timedOut = false;
+    let leftOpen = false;
     let overflow: CommandResult['overflow'];
     let errorCode: string | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let drainTimer: NodeJS.Timeout | undefined;
-    const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+    let pipesTimer: NodeJS.Timeout | undefined;
     const stopReading = (): void => {
       child.stdout!.destroy();
       child.stderr!.destroy();
     };
-    const stop = (): void => {
-      if (exited()) return stopReading();
-      child.kill('SIGTERM');
-      killTimer ??= setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-      killTimer.unref();
-    };
     const timer = setTimeout(() => {
       timedOut = true;
-      stop();
+      killGroup(child);
     }, opts.timeoutMs);
-    const onAbort = (): void => stop();
+    const onAbort = (): void => killGroup(child);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     child.stdout!.on('data', (chunk: Buffer) => {
       if (!out.add(chunk) && overflow === undefined) {
         overflow = 'stdout';
         child.stdout!.destroy();
-        stop();
+        killGroup(child);
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => {
       if (!err.add(chunk) && overflow === undefined) {
         overflow = 'stderr';
         child.stderr!.destroy();
-        stop();
+        killGroup(child);
       }
     });
     child.once('error', (e: NodeJS.ErrnoException) => {
       errorCode ??= e.code ?? 'EIO';
     });
     child.once('exit', () => {
-      drainTimer = setTimeout(stopReading, DRAIN_MS);
+      pipesTimer = setTimeout(() => {
+        killGroup(child);
+        // A process that left the group (setsid) still holds the pipes: stop reading them.
+        pipesTimer = setTimeout(() => {
+          leftOpen = true;
+          stopReading();
+        }, PIPES_GRACE_MS);
+      }, PIPES_GRACE_MS);
     });
     child.once('close', (code, sig) => {
       clearTimeout(timer);
-      clearTimeout(killTimer);
-      clearTimeout(drainTimer);
+      clearTimeout(pipesTimer);
+      killGroup(child); // nothing of it outlives the fetch
       running.delete(child);
       opts.signal?.removeEventListener('abort', onAbort);
       if (opts.signal?.aborted) {
@@ -127,6 +142,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunComma
         errorCode,
         timedOut,
         overflow,
+        leftOpen,
       });
     });
   });

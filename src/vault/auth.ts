@@ -3,7 +3,7 @@
  * (session.ts), its only caller, keeps one grant per role in memory. The methods live in auth-jwt.ts (kubernetes, jwt),
  * auth-approle.ts and auth-token.ts; createAuthMethod() builds one from configuration.
  */
-import { readFile } from '../fsp.js';
+import { readRegularFile, ReadFileError } from '../read-file.js';
 import type { VaultAuthBlock, VaultClient, VaultResponse } from './client.js';
 import { VaultError } from './errors.js';
 
@@ -46,9 +46,13 @@ export function normalizeApiPath(path: string): string {
   return path.trim().replace(/^\/+/, '').replace(/^v1\//, '').replace(/\/+$/, '');
 }
 
+/** Largest credential file read (a JWT, a token, an AppRole role_id or secret_id is a few KiB at most). */
+const MAX_CREDENTIAL_BYTES = 64 * 1024;
+
 /**
- * Read a credential from a file, trimmed. Missing, unreadable or empty files give a VaultLoginError naming the file
- * (never its content).
+ * Read a credential from a file, trimmed. Missing, unreadable, empty or oversized files, and anything but a regular
+ * file (a FIFO would block the login for ever), give a VaultLoginError naming the file (never its content). Symbolic
+ * links are followed: a projected service-account token is one (token -> ..data/token).
  */
 export async function readCredentialFile(
   kind: AuthKind,
@@ -56,15 +60,15 @@ export async function readCredentialFile(
   path: string,
   what: string,
 ): Promise<string> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = (await readFile(path)).toString('utf8');
+    bytes = await readRegularFile(path, MAX_CREDENTIAL_BYTES);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
+    const e = err as ReadFileError;
+    const why = e.code === 'ENOENT' ? 'it does not exist' : e instanceof ReadFileError ? e.reason : String(err);
     throw new VaultLoginError(kind, role, `cannot read the ${what} file ${path}: ${why}`, { cause: err });
   }
-  const value = text.trim();
+  const value = bytes.toString('utf8').trim();
   if (value === '') throw new VaultLoginError(kind, role, `the ${what} file ${path} is empty`);
   return value;
 }

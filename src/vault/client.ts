@@ -7,10 +7,10 @@
  * Also the token and lease operations that the lease scheduler needs (renew-self, revoke-self, lookup-self,
  * sys/leases/renew, sys/leases/revoke).
  */
-import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { MAX_CONFIG_FILE_BYTES, readRegularFileSync, ReadFileError } from '../read-file.js';
 import { DEFAULT_MAX_SECRET_BYTES, formatSize } from '../size.js';
 import {
   TRANSIENT_STATUSES,
@@ -450,9 +450,10 @@ class AttemptTimeout extends Error {}
 function readPem(path: string, what: string): string {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path, MAX_CONFIG_FILE_BYTES).toString('utf8');
   } catch (err) {
-    throw new Error(`cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const why = err instanceof ReadFileError ? (err.code === 'ENOENT' || err.code === 'EACCES' ? err.code : err.reason) : (err as Error).message;
+    throw new Error(`cannot read the ${what} file ${path}: ${why}`);
   }
   if (!text.includes('-----BEGIN')) throw new Error(`the ${what} file ${path} is not PEM`);
   return text;

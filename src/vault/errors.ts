@@ -192,6 +192,7 @@ const KNOWN_MESSAGES: readonly (readonly [RegExp, string | ((m: RegExpExecArray)
   [/^no handler for route\b/i, 'no handler for route (nothing is mounted at this path)'],
   [/^unsupported path$/i, 'unsupported path'],
   [/^unsupported operation$/i, 'unsupported operation'],
+  [/^cannot delete (default|"root") policy$/i, 'cannot delete a built-in policy (default, root)'],
   [/^unknown role\b|^role\b.* (not found|does not exist|could not be found)$|^invalid role name\b/i, 'unknown role'],
   [/not allowed by this role$/i, 'a requested name is not allowed by this role'],
   [/^error validating token: .*token is expired/i, 'error validating token: token is expired'],

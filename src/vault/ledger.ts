@@ -31,7 +31,15 @@ export interface TokenRecord {
   grant: AuthGrant;
   state: TokenState;
   readonly leases: Set<LeaseRecord>;
+  /**
+   * Operations Vault's policy refuses this token although lookup-self accepts it (a 403 on a live token): tconfd
+   * stops asking (each token has its own policies: another role's token may be allowed).
+   */
+  readonly denied: Set<DeniedOperation>;
 }
+
+/** What a policy may refuse a live token. */
+export type DeniedOperation = 'renew-self' | 'renew-lease' | 'revoke-self' | 'revoke-lease';
 
 export interface LeaseRecord {
   readonly leaseId: string;
@@ -42,20 +50,27 @@ export interface LeaseRecord {
   /** Clock ms after which Vault will have revoked it by itself; null when it does not expire. */
   expiresAt: number | null;
   state: LeaseState;
+  /** Left valid on purpose (files hold its credentials after a failed start): never revoked, nor its token. */
+  kept?: boolean;
 }
 
 export class Ledger {
   readonly #tokens = new Map<string, TokenRecord>();
   readonly #leases = new Map<string, LeaseRecord>();
 
-  /** Record a token (a login, or a token given by the user); the same token twice is the same record. */
+  /**
+   * Record a token (a login, or a token given by the user); the same token twice is the same record. A login just
+   * answered it, so Vault accepts it: a record taken for dead (a given token found dead earlier, which lookup-self now
+   * accepts) is live again; its leases stay dead (they were obtained again).
+   */
   token(key: string, role: string, grant: AuthGrant): TokenRecord {
     const known = this.#tokens.get(grant.token);
     if (known !== undefined) {
       known.grant = grant;
+      if (known.state === 'dead') known.state = 'live';
       return known;
     }
-    const rec: TokenRecord = { key, role, grant, state: 'live', leases: new Set() };
+    const rec: TokenRecord = { key, role, grant, state: 'live', leases: new Set(), denied: new Set() };
     this.#tokens.set(grant.token, rec);
     return rec;
   }

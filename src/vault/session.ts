@@ -6,14 +6,19 @@
  *   replacement (so a token is replaced exactly once, whoever notices first).
  * - Every request that may create a lease goes through request(): the answer's lease is recorded in the ledger with
  *   the token that actually sent the request, and renewLease() / releaseLease() use that token.
- * - A 403 on a token tconfd believed valid is checked with lookup-self: a 403 there too means the token is dead
- *   (revoked by an operator, expired, Vault restarted empty): it is replaced at once (one login), the request retried
- *   once, and the onTokenDead listeners are told, so that every lease created with it is obtained again. A 200 means
- *   the policy denied the path: an error, no login.
+ * - A 403 on a token tconfd believed valid, whatever the request (a read, renew-self, a lease renewal, a revocation),
+ *   goes through one check, lookup-self: a 403 there too means the token is dead (revoked by an operator, expired,
+ *   Vault restarted empty): it is replaced at once (one login), a read is retried once, and the onTokenDead listeners
+ *   are told, so that every lease created with it is obtained again. A 200 means the token is live and the policy
+ *   refused that path: a read fails (no login); a refused renewal (renew-self, sys/leases/renew) is answered as "not
+ *   renewable" with the TTL left, so that the token or lease is replaced before it expires, not at once; a refused
+ *   revocation leaves it alive and counts it as not revoked. Each refusal is said once per role at warn, naming the
+ *   policy line that grants it, and that token is not asked again (another role's token has its own policies).
  * - Releasing a replaced lease or token asks the credential gate first: while a rendered file still holds the
  *   lease's credentials (no newer rendering succeeded), the release is deferred (releaseDeferred() retries).
- * - Without `update` on sys/leases/revoke (Vault's default policy), revoking a lease answers 403: this is said once at
- *   info, and replaced leases are left to expire; revoke-self of a login token still revokes every lease it created.
+ * - Without `update` on sys/leases/revoke (Vault's default policy), revoking a lease answers 403: this is said once per
+ *   role at info, and that token's replaced leases are left to expire; revoke-self of a login token still revokes every
+ *   lease it created.
  * - revokeAll(), at exit, after the lease scheduler gave back what it held: waits (bounded) for requests in flight
  *   that may still create a lease or a token, revokes every lease recorded and not revoked, then revoke-self of every
  *   token tconfd logged in with, and reports what was revoked and what was not.
@@ -23,9 +28,10 @@ import { raceSignal } from '../abort.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuthGrant, AuthMethod } from './auth.js';
-import type { Renewal, VaultClient, VaultExchange, VaultRequest, VaultResponse } from './client.js';
+import { remainingSec } from './auth-token.js';
+import type { Renewal, TokenInfo, VaultClient, VaultExchange, VaultRequest, VaultResponse } from './client.js';
 import { isPermissionDenied } from './errors.js';
-import { Ledger, type LeaseRecord, type TokenRecord } from './ledger.js';
+import { Ledger, type DeniedOperation, type LeaseRecord, type TokenRecord } from './ledger.js';
 
 export type SessionClient = Pick<VaultClient, 'exchange' | 'lookupSelf' | 'renewSelf' | 'revokeSelf' | 'renewLease' | 'revokeLease'>;
 
@@ -46,10 +52,22 @@ export interface RevocationReport {
   readonly tokens: { readonly revoked: number; readonly notRevoked: number };
   /** Leases were left to expire because the policy does not allow sys/leases/revoke. */
   readonly revokeDenied: boolean;
+  /** The policy lines whose absence left something alive (revoke-self, sys/leases/revoke refused to a live token). */
+  readonly missingPolicy: readonly string[];
+  /** Left valid on purpose (keepLeases): files hold their credentials. Not counted as not revoked. */
+  readonly kept: { readonly leases: number; readonly tokens: number };
 }
 
+/** The policy line that grants each operation a policy may refuse a live token. */
+export const POLICY_LINES: Readonly<Record<DeniedOperation, string>> = {
+  'revoke-lease': 'path "sys/leases/revoke" { capabilities = ["update"] }',
+  'revoke-self': 'path "auth/token/revoke-self" { capabilities = ["update"] }',
+  'renew-self': 'path "auth/token/renew-self" { capabilities = ["update"] }',
+  'renew-lease': 'path "sys/leases/renew" { capabilities = ["update"] }',
+};
+
 /** The policy line that lets tconfd revoke a lease it replaced (or holds at exit) at once. */
-export const REVOKE_POLICY_LINE = 'path "sys/leases/revoke" { capabilities = ["update"] }';
+export const REVOKE_POLICY_LINE = POLICY_LINES['revoke-lease'];
 
 /** A lease whose token is gone: it cannot be renewed (status 403, as Vault answers), obtain a new one. */
 export class LeaseLostError extends Error {
@@ -64,6 +82,9 @@ interface Entry {
 
 type Outcome = 'revoked' | 'gone' | 'denied' | 'failed';
 
+/** What lookup-self says of a token that got a 403: dead, live (the policy refused the path), or not known. */
+type Check = { readonly state: 'dead' } | { readonly state: 'live'; readonly info: TokenInfo } | { readonly state: 'unknown'; readonly err: unknown };
+
 export class VaultSession {
   readonly ledger = new Ledger();
   readonly #client: SessionClient;
@@ -73,7 +94,7 @@ export class VaultSession {
   readonly #settleMs: number;
   readonly #revokeTimeoutMs: number;
   readonly #entries = new Map<string, Entry>();
-  readonly #checks = new Map<TokenRecord, Promise<boolean>>();
+  readonly #checks = new Map<TokenRecord, Promise<Check>>();
   readonly #deadListeners = new Set<(token: TokenRecord) => void>();
   /** Requests that may still create a lease or a token. */
   readonly #inflight = new Set<Promise<unknown>>();
@@ -81,9 +102,10 @@ export class VaultSession {
   readonly #closing = new AbortController();
   readonly #deferredLeases = new Set<LeaseRecord>();
   readonly #deferredTokens = new Set<TokenRecord>();
-  #gate: ((leaseId: string) => boolean) | undefined;
+  #gate: CredentialGate | undefined;
   #exiting = false;
-  #revokeDenied = false;
+  /** "operation role" pairs whose refusal was said (once per role). */
+  readonly #said = new Set<string>();
   #recorded = 0;
   #revoked = { leases: 0, tokens: 0 };
 
@@ -150,7 +172,7 @@ export class VaultSession {
       return await this.#send<T>(rec, req, caller);
     } catch (err) {
       if (!isPermissionDenied(err)) throw err;
-      if (!(await this.#confirmDead(rec))) throw err; // the policy denies this path: not the token's fault
+      if ((await this.#check(rec)).state !== 'dead') throw err; // the policy denies this path: not the token's fault
     }
     return this.#send<T>(await this.#record(role), req, caller);
   }
@@ -165,16 +187,27 @@ export class VaultSession {
     return raceSignal(this.#login(e, role), signal);
   }
 
-  /** auth/token/renew-self; the ledger keeps the new TTL. A 403 means the token is dead. */
+  /**
+   * auth/token/renew-self; the ledger keeps the new TTL. A 403 is checked with lookup-self: a dead token throws it; a
+   * live one (the policy does not grant renew-self) answers "not renewable" with the TTL it has left, so that it is
+   * replaced (a new login) before it expires; when lookup-self cannot be asked, the failure is transient (no status).
+   */
   async renewToken(token: string, incrementSec: number, opts: { signal?: AbortSignal; deadline?: number } = {}): Promise<Renewal> {
     const rec = this.ledger.findToken(token);
+    if (rec?.denied.has('renew-self') === true) return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
     try {
       const r = await this.#client.renewSelf(token, incrementSec, opts.signal, opts.deadline);
       if (rec !== undefined) rec.grant = { ...rec.grant, durationSec: r.durationSec, obtainedAt: r.sentAt };
       return r;
     } catch (err) {
-      if (rec !== undefined && isPermissionDenied(err) && opts.signal?.aborted !== true) this.#tokenDied(rec);
-      throw err;
+      if (rec === undefined || !isPermissionDenied(err) || opts.signal?.aborted === true) throw err;
+      const check = await this.#check(rec);
+      if (check.state === 'dead') throw err;
+      if (check.state === 'unknown') throw unknownAfter(err, check.err);
+      this.#denied(rec, 'renew-self', 'the Vault token cannot be renewed: it is replaced (a new login) before it expires');
+      const left = remainingSec(check.info);
+      rec.grant = { ...rec.grant, renewable: false, ...(left > 0 ? { durationSec: left, obtainedAt: check.info.sentAt } : {}) };
+      return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
     }
   }
 
@@ -190,31 +223,45 @@ export class VaultSession {
     if (tok.state !== 'live' || lease?.state === 'dead') {
       throw new LeaseLostError(`the Vault token that created lease of ${lease?.path ?? 'this secret'} is no longer valid`);
     }
+    const left = (): Renewal => notRenewable(Math.max(0, ((lease?.expiresAt ?? this.#clock.now()) - this.#clock.now()) / 1000), this.#clock.now());
+    if (tok.denied.has('renew-lease')) return left();
     try {
       const r = await this.#client.renewLease(tok.grant.token, leaseId, incrementSec, opts.signal, opts.deadline);
       if (lease !== undefined) lease.expiresAt = r.sentAt + r.durationSec * 1000;
       return r;
     } catch (err) {
-      if (isPermissionDenied(err) && opts.signal?.aborted !== true) await this.#confirmDead(tok);
-      throw err;
+      if (!isPermissionDenied(err) || opts.signal?.aborted === true) throw err;
+      const check = await this.#check(tok);
+      if (check.state === 'dead') throw err;
+      if (check.state === 'unknown') throw unknownAfter(err, check.err);
+      this.#denied(tok, 'renew-lease', 'leases cannot be renewed: each is replaced before it expires');
+      return left();
     }
   }
 
   /**
-   * The credential gate: whether a rendered file still holds a lease's credentials (no newer rendering succeeded).
-   * Such a lease, and the token that created it, are not released until releaseDeferred() finds them free.
+   * The credential gate: whether a lease must be kept for now, and why (a rendered file still holds its credentials;
+   * the application was not told about their replacement yet, or less than --revoke-grace ago). Such a lease, and the
+   * token that created it, are not released until releaseDeferred() finds them free.
    */
-  setCredentialGate(holds: (leaseId: string) => boolean): void {
+  setCredentialGate(holds: CredentialGate): void {
     this.#gate = holds;
   }
 
-  /** Give back a lease that was replaced (or, at exit, held): deferred while a file holds it. */
+  /** Why the gate keeps a lease now (undefined: it may go). */
+  #kept(leaseId: string): string | undefined {
+    const r = this.#gate?.(leaseId);
+    return r === true ? 'a rendered file still holds its credentials' : r === false || r === undefined ? undefined : r;
+  }
+
+  /** Give back a lease that was replaced (or, at exit, held): deferred while the gate keeps it. */
   async releaseLease(leaseId: string, signal?: AbortSignal): Promise<void> {
     const rec = this.ledger.findLease(leaseId);
     if (rec === undefined || rec.state !== 'live') return;
-    if (!this.#exiting && this.#gate?.(leaseId) === true) {
+    const why = this.#exiting ? undefined : this.#kept(leaseId);
+    if (why !== undefined) {
       this.#deferredLeases.add(rec);
-      this.#log.info({ path: rec.path }, 'replaced lease kept: a rendered file still holds its credentials');
+      this.#log.info({ path: rec.path, why }, `replaced lease kept for now: ${why}`);
       return;
     }
     const outcome = await this.#revokeLease(rec, signal);
@@ -227,7 +274,7 @@ export class VaultSession {
     if (rec === undefined || rec.state !== 'live' || !rec.grant.byLogin) return;
     if (!this.#exiting && this.#holdsAny(rec)) {
       this.#deferredTokens.add(rec);
-      this.#log.info({ role: rec.role }, 'replaced Vault token kept: a rendered file still holds credentials of its leases');
+      this.#log.info({ role: rec.role }, 'replaced Vault token kept for now: one of its leases is kept (see the lease)');
       return;
     }
     const outcome = await this.#revokeToken(rec, signal);
@@ -239,7 +286,7 @@ export class VaultSession {
     if (this.#exiting) return;
     for (const rec of [...this.#deferredLeases]) {
       if (rec.state !== 'live') this.#deferredLeases.delete(rec);
-      else if (this.#gate?.(rec.leaseId) !== true) {
+      else if (this.#kept(rec.leaseId) === undefined) {
         this.#deferredLeases.delete(rec);
         void this.#bounded((s) => this.#revokeLease(rec, s));
       }
@@ -251,6 +298,23 @@ export class VaultSession {
         void this.#bounded((s) => this.#revokeToken(rec, s));
       }
     }
+  }
+
+  /**
+   * Never revoke these leases, nor the tokens that created them (revoke-self would take them along): files hold their
+   * credentials (a start that failed after some files were put in place). Returns how many leases and tokens that is.
+   */
+  keepLeases(leaseIds: Iterable<string>): { leases: number; tokens: number } {
+    const tokens = new Set<TokenRecord>();
+    let leases = 0;
+    for (const id of leaseIds) {
+      const rec = this.ledger.findLease(id);
+      if (rec === undefined || rec.state !== 'live') continue;
+      rec.kept = true;
+      leases++;
+      if (rec.token.grant.byLogin) tokens.add(rec.token);
+    }
+    return { leases, tokens: tokens.size };
   }
 
   /** From now on releases are not deferred and revocations are counted for the exit report. */
@@ -275,12 +339,23 @@ export class VaultSession {
       sleep.abort();
     }
     this.#closing.abort(new Error('the Vault session is closing'));
-    await Promise.all(this.ledger.liveLeases(this.#clock.now()).map((l) => this.#revokeLease(l, signal)));
-    await Promise.all(this.ledger.liveTokens({ byLogin: true }).map((t) => this.#revokeToken(t, signal)));
+    const kept = (l: LeaseRecord): boolean => l.kept === true;
+    const keptToken = (t: TokenRecord): boolean => [...t.leases].some((l) => l.state === 'live' && kept(l));
+    await Promise.all(this.ledger.liveLeases(this.#clock.now()).filter((l) => !kept(l)).map((l) => this.#revokeLease(l, signal)));
+    await Promise.all(this.ledger.liveTokens({ byLogin: true }).filter((t) => !keptToken(t)).map((t) => this.#revokeToken(t, signal)));
+    const live = this.ledger.liveLeases(this.#clock.now());
+    const liveTokens = this.ledger.liveTokens({ byLogin: true });
+    const leases = live.filter((l) => !kept(l));
+    const tokens = liveTokens.filter((t) => !keptToken(t));
+    const missing = new Set<string>();
+    for (const l of leases) if (l.token.denied.has('revoke-lease')) missing.add(POLICY_LINES['revoke-lease']);
+    for (const t of tokens) if (t.denied.has('revoke-self')) missing.add(POLICY_LINES['revoke-self']);
     return {
-      leases: { revoked: this.#revoked.leases, notRevoked: this.ledger.liveLeases(this.#clock.now()).length },
-      tokens: { revoked: this.#revoked.tokens, notRevoked: this.ledger.liveTokens({ byLogin: true }).length },
-      revokeDenied: this.#revokeDenied,
+      leases: { revoked: this.#revoked.leases, notRevoked: leases.length },
+      tokens: { revoked: this.#revoked.tokens, notRevoked: tokens.length },
+      revokeDenied: [...this.#said].some((k) => k.startsWith('revoke-lease ')),
+      missingPolicy: [...missing],
+      kept: { leases: live.length - leases.length, tokens: liveTokens.length - tokens.length },
     };
   }
 
@@ -318,8 +393,11 @@ export class VaultSession {
     // Once the exit sweep has begun revoking, a new token could never be revoked: no more logins.
     if (this.#closing.signal.aborted) return Promise.reject(new Error('the Vault session is closing: no new login'));
     const key = this.key(role);
-    const p = this.#track(this.#auth.login(role, this.#closing.signal)).then((grant) => {
-      const rec = this.ledger.token(key, role, grant);
+    const p = this.#track(this.#auth.login(role, this.#closing.signal)).then((answered) => {
+      const rec = this.ledger.token(key, role, answered);
+      // The same token again (token auth): what the policy refused it still holds.
+      if (rec.denied.has('renew-self') && answered.renewable) rec.grant = { ...answered, renewable: false };
+      const grant = rec.grant;
       e.current = rec;
       this.#log.info(
         { role, auth: this.#auth.kind, ttlSec: Math.round(grant.durationSec), renewable: grant.renewable },
@@ -338,17 +416,22 @@ export class VaultSession {
     return p;
   }
 
-  /** Whether Vault refuses the token itself (lookup-self answers 403). Shared per token while in flight. */
-  #confirmDead(rec: TokenRecord): Promise<boolean> {
-    if (rec.state !== 'live') return Promise.resolve(true);
+  /**
+   * The one check of a token that got a 403, whatever the request: lookup-self. A 403 there too: the token is dead (it
+   * is marked so, replaced if current, and the listeners told). A 200: it is live, the policy refused that path.
+   * Shared per token while in flight. Aborted with the session (`signal`: the exit sweep passes its own, since the
+   * session is closed by then).
+   */
+  #check(rec: TokenRecord, signal: AbortSignal = this.#closing.signal): Promise<Check> {
+    if (rec.state !== 'live') return Promise.resolve({ state: 'dead' });
     let p = this.#checks.get(rec);
     if (p === undefined) {
-      p = this.#client.lookupSelf(rec.grant.token, this.#closing.signal).then(
-        () => false,
-        (err: unknown) => {
-          if (!isPermissionDenied(err)) return false;
+      p = this.#client.lookupSelf(rec.grant.token, signal).then(
+        (info): Check => ({ state: 'live', info }),
+        (err: unknown): Check => {
+          if (!isPermissionDenied(err)) return { state: 'unknown', err };
           this.#tokenDied(rec);
-          return true;
+          return { state: 'dead' };
         },
       );
       this.#checks.set(rec, p);
@@ -383,8 +466,7 @@ export class VaultSession {
   }
 
   #holdsAny(rec: TokenRecord): boolean {
-    const gate = this.#gate;
-    return gate !== undefined && [...rec.leases].some((l) => l.state === 'live' && gate(l.leaseId));
+    return [...rec.leases].some((l) => l.state === 'live' && this.#kept(l.leaseId) !== undefined);
   }
 
   // ---- requests and leases -----------------------------------------------------------------------------------------
@@ -409,13 +491,14 @@ export class VaultSession {
 
   async #revokeLease(rec: LeaseRecord, signal?: AbortSignal): Promise<Outcome> {
     if (rec.state !== 'live') return 'gone';
+    if (rec.kept === true) return 'denied';
     if (rec.expiresAt !== null && rec.expiresAt <= this.#clock.now()) {
       this.ledger.leaseGone(rec);
       return 'gone';
     }
-    if (this.#revokeDenied) return 'denied';
     const tok = rec.token;
     if (tok.state !== 'live') return 'gone';
+    if (tok.denied.has('revoke-lease')) return 'denied';
     try {
       await this.#client.revokeLease(tok.grant.token, rec.leaseId, signal);
       if (rec.state === 'live') {
@@ -430,8 +513,10 @@ export class VaultSession {
         return 'gone';
       }
       if (status === 403 && signal?.aborted !== true) {
-        if (await this.#confirmDead(tok)) return 'gone';
-        this.#denyRevocation();
+        const check = await this.#check(tok, signal ?? new AbortController().signal);
+        if (check.state === 'dead') return 'gone';
+        if (check.state === 'unknown') return 'failed';
+        this.#denied(tok, 'revoke-lease');
         return 'denied';
       }
       this.#log.debug({ path: rec.path, err: (err as Error).message }, 'lease not revoked');
@@ -441,6 +526,7 @@ export class VaultSession {
 
   async #revokeToken(rec: TokenRecord, signal?: AbortSignal): Promise<Outcome> {
     if (rec.state !== 'live' || !rec.grant.byLogin) return 'gone';
+    if (rec.denied.has('revoke-self')) return 'denied';
     try {
       await this.#client.revokeSelf(rec.grant.token, signal);
       if (rec.state !== 'live') return 'gone';
@@ -453,22 +539,42 @@ export class VaultSession {
       return 'revoked';
     } catch (err) {
       if (isPermissionDenied(err) && signal?.aborted !== true) {
-        this.#tokenDied(rec);
-        return 'gone';
+        const check = await this.#check(rec, signal ?? new AbortController().signal);
+        if (check.state === 'dead') return 'gone';
+        if (check.state === 'live') {
+          this.#denied(rec, 'revoke-self', 'the token stays valid (with its leases) until it expires');
+          return 'denied';
+        }
       }
       this.#log.debug({ role: rec.role, err: (err as Error).message }, 'Vault token not revoked');
       return 'failed';
     }
   }
 
-  #denyRevocation(): void {
-    if (this.#revokeDenied) return;
-    this.#revokeDenied = true;
-    this.#log.info(
-      { policy: REVOKE_POLICY_LINE },
-      "Vault's policy does not let tconfd revoke leases (403 on sys/leases/revoke): replaced leases expire on their " +
-        'own at the end of their TTL, and the leases of a login token are revoked with it at exit; add the policy line ' +
-        'to revoke them at once',
+  /**
+   * The policy refused a live token an operation: that token is not asked again, and it is said once per role, naming
+   * the policy line that grants it. A lease revocation refused is routine under Vault's default policy (info); the
+   * others are warnings.
+   */
+  #denied(rec: TokenRecord, op: DeniedOperation, consequence?: string): void {
+    rec.denied.add(op);
+    const key = `${op} ${rec.role}`;
+    if (this.#said.has(key)) return;
+    this.#said.add(key);
+    const fields = { role: rec.role, auth: this.#auth.kind, policy: POLICY_LINES[op] };
+    if (op === 'revoke-lease') {
+      this.#log.info(
+        fields,
+        "Vault's policy does not let tconfd revoke leases (403 on sys/leases/revoke): replaced leases expire on their " +
+          'own at the end of their TTL, and the leases of a login token are revoked with it at exit; add the policy line ' +
+          `${POLICY_LINES[op]} to revoke them at once`,
+      );
+      return;
+    }
+    const path = op === 'renew-lease' ? 'sys/leases/renew' : `auth/token/${op}`;
+    this.#log.warn(
+      fields,
+      `Vault's policy refuses ${path} to tconfd's token (403; lookup-self accepts the token, so it is valid): ${consequence ?? 'not asked again'}; add the policy line ${POLICY_LINES[op]}`,
     );
   }
 
@@ -489,4 +595,21 @@ export class VaultSession {
     p.then(done, done);
     return p;
   }
+}
+
+/**
+ * Whether a lease must be kept for now: why (a reason), or true (a rendered file holds its credentials); false or
+ * undefined when it may be released.
+ */
+export type CredentialGate = (leaseId: string) => string | boolean | undefined;
+
+/** A renewal refused by policy, as the lease scheduler reads it: not renewable, `durationSec` left from `sentAt`. */
+function notRenewable(durationSec: number, sentAt: number): Renewal {
+  return { durationSec, renewable: false, warnings: [], sentAt };
+}
+
+/** A 403 that lookup-self could not explain (no answer): a transient failure (no status), retried with backoff. */
+function unknownAfter(err: unknown, lookupErr: unknown): Error {
+  const why = lookupErr instanceof Error ? lookupErr.message : String(lookupErr);
+  return new Error(`${(err as Error).message}; lookup-self could not tell whether the token is still valid (${why})`, { cause: err });
 }

@@ -10,11 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDirs } from '../support/files.js';
-import { assertBuilt, runTconfd as run } from '../support/tconfd.js';
+import { assertBuilt, killAll, runTconfd as run, startTconfd } from '../support/tconfd.js';
+import { sleep } from '../support/wait.js';
 
 const tmp = tempDirs('tconfd-binary-');
 beforeAll(assertBuilt);
-afterAll(tmp.cleanup);
+afterAll(async () => {
+  await killAll();
+  tmp.cleanup();
+});
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
@@ -89,8 +93,22 @@ describe('--render-timeout', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it('SIGTERM during a long evaluation at startup ends tconfd at once (143): the evaluation stops at the end of its current file', async () => {
+    // 100 files of a fraction of a second each: tens of seconds in all, far longer than the wait below.
+    const { root } = project("{ ['f%d.txt' % i]: std.toString(std.foldl(function(a, b) a + b, std.range(1, 2000000), i)) for i in std.range(1, 100) }\n");
+    const t = startTconfd(['--dir', 'conf', '--once', '--render-timeout', '10m'], { cwd: root });
+    await t.waitForLog('config loaded');
+    await sleep(1_000);
+    const sent = Date.now();
+    t.signal('SIGTERM');
+    expect(await t.waitForExit({ timeoutMs: 20_000 }), t.tail()).toEqual({ code: 143, signal: null });
+    expect(t.logs('stopped before the first rendering was complete')).toHaveLength(1);
+    expect(existsSync(join(root, 'out'))).toBe(false);
+    expect(Date.now() - sent).toBeLessThan(20_000);
+  });
+
   it('must be a positive duration', async () => {
     const r = await run(['--render-timeout', '0s', '--once']);
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'tconfd: --render-timeout: must be more than 0\n' });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'tconfd: --render-timeout: "0s" must be more than 0\n' });
   });
 });

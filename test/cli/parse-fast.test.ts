@@ -67,7 +67,7 @@ describe('the fast path of the command line', () => {
     }
   });
 
-  it('gives what yargs gives for 300 generated command lines (any option, by any of its names, = or not)', async () => {
+  it('gives what yargs gives for 300 generated command lines (any option, by any of its names, = or not, in range or not)', async () => {
     const VALUES: Record<string, string[]> = {
       auth: ['jwt', 'token', 'kubernetes'],
       'on-change': ['signal', 'restart', 'none'],
@@ -75,15 +75,15 @@ describe('the fast path of the command line', () => {
       'log-level': ['warn', 'debug'],
       'log-format': ['json', 'pretty'],
       'vault-addr': ['http://127.0.0.1:8200', 'https://v:8200/v1'],
-      'vault-retry-attempts': ['1', '3'],
-      'max-restarts': ['0', '2'],
-      'ready-fd': ['3', '7'],
-      wait: ['1s:2s'],
+      'vault-retry-attempts': ['1', '3', '101'],
+      'max-restarts': ['0', '2', '1000001'],
+      'ready-fd': ['3', '7', '2'],
+      wait: ['1s:2s', '2d'],
       'reload-signal': ['HUP', 'SIGUSR2'],
       'kill-signal': ['TERM'],
-      'max-secret-size': ['1KiB', '2MiB'],
+      'max-secret-size': ['1KiB', '2MiB', '2GiB'],
       'exe-user': ['nobody', '65534'],
-      'health-listen': [':9000', '127.0.0.1:0'],
+      'health-listen': [':9000', '127.0.0.1:0', ':65536'],
     };
     const DURATIONS = ['render-timeout', 'vault-timeout', 'vault-retry-min', 'vault-retry-max', 'static-refresh', 'revoke-grace', 'kill-timeout', 'splay', 'restart-window'];
     const table = optionTable();
@@ -106,7 +106,7 @@ describe('the fast path of the command line', () => {
           args.push(name.length > 1 && rnd(4) === 0 ? `--no-${name}` : flag);
           continue;
         }
-        const value = VALUES[key] ? pick(VALUES[key]!) : DURATIONS.includes(key) ? pick(['5s', '1m', '250ms']) : pick(['a', 'conf/x', '/etc/y,z']);
+        const value = VALUES[key] ? pick(VALUES[key]!) : DURATIONS.includes(key) ? pick(['5s', '1m', '250ms', '0', '30d']) : pick(['a', 'conf/x', '/etc/y,z']);
         if (name.length > 1 && rnd(2) === 0) args.push(`${flag}=${value}`);
         else args.push(flag, value);
       }

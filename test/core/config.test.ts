@@ -297,3 +297,21 @@ describe('files and paths', () => {
     expect(t.hooks.ready).toEqual(['/bin/sh', '-c', "echo ran >> '/tmp/x y'"]);
   });
 });
+
+describe('"__proto__" as a key (JSON.parse keeps it; an object built by assignment would drop it)', () => {
+  it('a template named "__proto__" is a template like any other, in its place', () => {
+    const c = load({ 'app.json': '{"a.jsonnet": {"dir": "out"}, "__proto__": {"dir": "out2", "mode": "0640"}, "z.jsonnet": {}}' });
+    expect(c.templates.map((t) => [t.template, t.mode])).toEqual([
+      ['a.jsonnet', 0o600],
+      ['__proto__', 0o640],
+      ['z.jsonnet', 0o600],
+    ]);
+    expect(loadError({ 'app.json': '{"__proto__": {"mode": "0777x"}}' })).toMatch(/^tconfd\.d\/app\.json: "__proto__"\.mode: must be an octal file mode/);
+  });
+
+  it('a secret path "__proto__" is refused like any bad secret path, naming it; a secret named "__proto__" is kept', () => {
+    expect(loadError({ 'app.json': '{"a.jsonnet": {"secrets": {"env:str:A": "a", "__proto__": "p"}}}' })).toMatch(/^tconfd\.d\/app\.json: "a\.jsonnet"\.secrets: "__proto__" /);
+    const c = load({ 'app.json': '{"a.jsonnet": {"secrets": {"env:str:A": "__proto__"}}}' });
+    expect(c.templates[0]!.secrets.map((s) => [s.spec.raw, s.name])).toEqual([['env:str:A', '__proto__']]);
+  });
+});

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TemplateError } from '../../src/render/index.js';
-import { WritePass, writeFileAtomic } from '../../src/render/write.js';
+import { CommitError, TemplateError } from '../../src/render/index.js';
+import { PartialWriteError } from '../../src/runtime/pipeline.js';
+import { Dirs, writeFileAtomic } from '../../src/render/write.js';
 import type { Fetched } from '../../src/sources/index.js';
 import { tempDirs, wire, type Project } from './helpers.js';
 
@@ -181,25 +182,33 @@ describe('unchanged and changed files', () => {
     expect(readdirSync(dir)).toEqual(['x']);
   });
 
-  it('with a WritePass, each directory of the new entries is fsync\'d once, when flushed: the files\' and the parents of those created', async () => {
+  it('with a Dirs batch, each directory of the new entries is fsync\'d once, when flushed: the files\' and the parents of those created', async () => {
     const root = mkdir();
     const synced: string[] = [];
-    const sync = new WritePass(async (d) => {
-      synced.push(d);
+    const dirs = new Dirs(async (d) => {
+      synced.push(d.path);
     });
-    const write = (rel: string, text: string) => writeFileAtomic({ path: join(root, rel), content: Buffer.from(text), mode: 0o600 }, sync);
-    expect(await write('a/x', '1')).toBe('created');
-    expect(await write('a/y', '1')).toBe('created');
-    expect(await write('b/c/z', '1')).toBe('created');
-    expect(synced).toEqual([]);
-    await sync.flush();
-    // a/ and b/c/ for their files, root/ and b/ for the directories created in them
-    expect(synced.sort()).toEqual([root, join(root, 'a'), join(root, 'b'), join(root, 'b/c')].sort());
-    synced.length = 0;
-    expect(await write('a/x', '1')).toBe('unchanged');
-    expect(await write('a/y', '2')).toBe('updated');
-    await sync.flush();
-    expect(synced).toEqual([join(root, 'a')]);
+    try {
+      const write = (rel: string, text: string, within?: string) =>
+        writeFileAtomic({ path: join(root, rel), content: Buffer.from(text), mode: 0o600, within }, dirs);
+      expect(await write('a/x', '1')).toBe('created');
+      expect(await write('a/y', '1')).toBe('created');
+      expect(await write('b/c/z', '1')).toBe('created');
+      // below a template's dir, reached through directory descriptors
+      expect(await write('d/e/f', '1', root)).toBe('created');
+      expect(synced).toEqual([]);
+      await dirs.flush();
+      // a/, b/c/ and d/e/ for their files; root/, b/ and d/ for the directories created in them
+      expect(synced.sort()).toEqual([root, join(root, 'a'), join(root, 'b'), join(root, 'b/c'), join(root, 'd'), join(root, 'd/e')].sort());
+      synced.length = 0;
+      expect(await write('a/x', '1')).toBe('unchanged');
+      expect(await write('a/y', '2')).toBe('updated');
+      await dirs.flush();
+      expect(synced).toEqual([join(root, 'a')]);
+    } finally {
+      await dirs.close();
+    }
+    expect(readFileSync(join(root, 'd/e/f'), 'utf8')).toBe('1');
   });
 });
 
@@ -229,6 +238,74 @@ describe('failures', () => {
     expect(statSync(out('a.txt')).ino).toBe(before.aStat.ino);
     expect(outcomes.map((o) => o.changed)).toEqual([[out('o.txt')]]);
     expect(readFileSync(out('o.txt'), 'utf8')).toBe('two\n');
+  });
+
+  it('the first rendering prepares every file of every template before renaming any: a file that cannot be written leaves every previous file', async () => {
+    const root = project(
+      { 'a.jsonnet': { dir: 'outA', secrets: { 'env:str:V': 'v' } }, 'b.jsonnet': { dir: 'outB', secrets: { 'env:str:V': 'v' } } },
+      { 'a.jsonnet': "{ 'a.txt': std.extVar('secrets').v }", 'b.jsonnet': "{ 'b.txt': std.extVar('secrets').v }" },
+    );
+    writeFileSync(join(root, 'tconfd.d/outB'), 'not a directory');
+    const p = wire(root, { env: { V: 'new' } });
+    const dirA = join(root, 'tconfd.d/outA');
+    mkdirSync(dirA);
+    writeFileSync(join(dirA, 'a.txt'), 'previous\n');
+    await expect(renderAll(p)).rejects.toThrow(/template "b\.jsonnet".*exists and is not a directory/);
+    expect(readFileSync(join(dirA, 'a.txt'), 'utf8')).toBe('previous\n');
+    expect(readdirSync(dirA)).toEqual(['a.txt']); // no temporary file left
+  });
+
+  it('templates prepared several at a time: the failure reported is the first in order whatever the timing, and nothing is renamed', async () => {
+    const entries: Record<string, unknown> = {};
+    const sources: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) {
+      const name = `t${String(i).padStart(2, '0')}.jsonnet`;
+      entries[name] = { dir: i === 7 || i === 21 ? `bad${i}` : 'out' };
+      sources[name] = `{ 'f${i}.txt': 'new ${i}' }`;
+    }
+    const root = project(entries, sources);
+    // template 21 fails at once (its dir is a file), 7 only after a while: 7 is reported all the same
+    writeFileSync(join(root, 'tconfd.d/bad21'), 'not a directory');
+    writeFileSync(join(root, 'tconfd.d/bad7'), 'not a directory');
+    const out = join(root, 'tconfd.d/out');
+    mkdirSync(out);
+    for (let i = 0; i < 30; i++) writeFileSync(join(out, `f${i}.txt`), 'previous\n');
+    const p = wire(root);
+    const prepare = p.renderer.prepare.bind(p.renderer);
+    p.renderer.prepare = async (t, files, dirs) => {
+      if (t.template === 't07.jsonnet') await new Promise((r) => setTimeout(r, 300));
+      return prepare(t, files, dirs);
+    };
+    await expect(renderAll(p)).rejects.toThrow(/template "t07\.jsonnet".*exists and is not a directory/);
+    for (let i = 0; i < 30; i++) expect(readFileSync(join(out, `f${i}.txt`), 'utf8'), `f${i}.txt`).toBe('previous\n');
+    expect(readdirSync(out).filter((n) => n.endsWith('.tmp'))).toEqual([]); // no temporary file left
+  });
+
+  it('renames failing half-way: a PartialWriteError names what is in place; the other temporary files are removed', async () => {
+    const root = project(
+      { 'a.jsonnet': { dir: 'out' }, 'b.jsonnet': { dir: 'out' } },
+      { 'a.jsonnet': "{ 'a.txt': 'new a' }", 'b.jsonnet': "{ 'b1.txt': 'new b1', 'b2.txt': 'new b2' }" },
+    );
+    const p = wire(root);
+    const out = join(root, 'tconfd.d/out');
+    mkdirSync(out);
+    for (const f of ['a.txt', 'b1.txt', 'b2.txt']) writeFileSync(join(out, f), 'previous\n');
+    const commit = p.renderer.commit.bind(p.renderer);
+    p.renderer.commit = async (prepared, dirs) => {
+      if (prepared.template.template !== 'b.jsonnet') return commit(prepared, dirs);
+      await prepared.files[0]!.prepared.commit(); // b1.txt is put in place, then the file system fails
+      await prepared.files[1]!.prepared.abort();
+      throw new CommitError(new Error('replacing b2.txt: input/output error (EIO)'), [{ path: join(out, 'b1.txt'), outcome: 'updated', bytes: 7 }]);
+    };
+    await p.pipeline.fetchAll();
+    const err = await p.pipeline.write(await p.pipeline.plan(p.pipeline.templates)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PartialWriteError);
+    expect((err as PartialWriteError).committed.map((o) => [o.template.template, o.changed])).toEqual([
+      ['a.jsonnet', [join(out, 'a.txt')]],
+      ['b.jsonnet', [join(out, 'b1.txt')]],
+    ]);
+    expect(readdirSync(out).sort()).toEqual(['a.txt', 'b1.txt', 'b2.txt']);
+    expect(readFileSync(join(out, 'b2.txt'), 'utf8')).toBe('previous\n');
   });
 
   it('two templates writing the same file is an error naming both, and nothing is written', async () => {

@@ -35,6 +35,22 @@ describe('limits', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
+  it('an evaluation stops between two of its files once its signal is aborted (shutdown): at most one slice more', async () => {
+    const dir = mkdir({ 'app.jsonnet': `{ ['f%d.txt' % i]: std.trace('file ' + i, 'x') for i in std.range(1, 50) }` });
+    const ac = new AbortController();
+    const traced: string[] = [];
+    const ev = new JsonnetEvaluator({
+      jpaths: [],
+      trace: (_t, message) => {
+        traced.push(message);
+        if (traced.length === 2) ac.abort(new Error('SIGTERM'));
+      },
+    });
+    const err = await ev.evaluate('app.jsonnet', join(dir, 'app.jsonnet'), { secrets: {}, leases: {} }, ac.signal).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('SIGTERM');
+    expect(traced).toHaveLength(2);
+  });
+
   it('runaway recursion, object self-reference and deep nesting are clean errors (no JavaScript crash)', async () => {
     expect((await failure('local f(x) = f(x + 1) + 1; { a: f(0) }')).message).toContain('RUNTIME ERROR: max stack frames exceeded.');
     expect((await failure('{ a: { x: self.x }.x }')).message).toContain('max stack frames exceeded');

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +49,15 @@ describe('imports', () => {
     expect(await outputs(wire(root, { jpaths: [join(root, 'lib')] }))).toEqual({ [join(root, 'tconfd.d/out/a.txt')]: 'jpath+own\n' });
     const err = await templateError(wire(root));
     expect(err.message).toContain('couldn\'t open import "lib.libsonnet"');
+  });
+
+  it('an import that is a FIFO or a device is refused, never read (it would block tconfd for ever)', async () => {
+    const root = project("{ 'a.txt': importstr 'pipe' }", { dir: 'out' });
+    execFileSync('mkfifo', [join(root, 'tconfd.d', 'pipe')]);
+    const err = await templateError(wire(root));
+    expect(err.message).toContain(`couldn't open import "pipe": ${join(root, 'tconfd.d', 'pipe')} is a FIFO, not a regular file`);
+    const dev = await templateError(wire(project("{ 'a.txt': std.length(importbin '/dev/zero') }", { dir: 'out' })));
+    expect(dev.message).toContain('couldn\'t open import "/dev/zero": /dev/zero is a character device, not a regular file');
   });
 
   it('the template\'s own directory comes first, then --jpath in the order given', async () => {

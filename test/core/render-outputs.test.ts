@@ -39,9 +39,9 @@ describe('bytes written as they are', () => {
     const path = join(tmp.make(), 'keystore.p12');
     expect(await writeFileAtomic({ path, content: DER, mode: 0o600 })).toBe('created');
     expect(readFileSync(path)).toEqual(DER);
-    expect(await compareFile(path, DER)).toBe('unchanged');
+    expect(await compareFile({ path, content: DER })).toBe('unchanged');
     expect(await writeFileAtomic({ path, content: DER, mode: 0o600 })).toBe('unchanged');
-    expect(await compareFile(path, Buffer.from('x'))).toBe('changed');
+    expect(await compareFile({ path, content: Buffer.from('x') })).toBe('changed');
   });
 
   it('the render stage writes bytes from an evaluator as they are, and text as UTF-8', async () => {

@@ -23,10 +23,10 @@ describe('runCommand (exe secrets)', () => {
 
   it('stops a command whose stdout or stderr goes past its limit, keeping the limit', async () => {
     const out = await runCommand('/bin/sh', ['-c', 'head -c 100000 /dev/zero; sleep 20'], base);
-    expect(out).toMatchObject({ overflow: 'stdout', signal: 'SIGTERM' });
+    expect(out).toMatchObject({ overflow: 'stdout', signal: 'SIGKILL' });
     expect(out.stdout.length).toBe(1024);
     const err = await runCommand('/bin/sh', ['-c', 'head -c 100000 /dev/zero >&2; sleep 20'], base);
-    expect(err).toMatchObject({ overflow: 'stderr', signal: 'SIGTERM' });
+    expect(err).toMatchObject({ overflow: 'stderr', signal: 'SIGKILL' });
     expect(err.stderr.length).toBe(64);
     const exact = await runCommand('/bin/sh', ['-c', 'head -c 1024 /dev/zero'], base);
     expect(exact).toMatchObject({ overflow: undefined, exitCode: 0 });
@@ -41,15 +41,20 @@ describe('runCommand (exe secrets)', () => {
 
   it('stops the command at its time limit', async () => {
     const r = await runCommand('/bin/sleep', ['20'], { ...base, timeoutMs: 100 });
-    expect(r).toMatchObject({ timedOut: true, signal: 'SIGTERM' });
+    expect(r).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
   });
 
   it('does not wait for a process the command left behind holding its output', async () => {
     const started = Date.now();
     const r = await runCommand('/bin/sh', ['-c', 'sleep 30 & echo secret'], base);
-    expect(r).toMatchObject({ exitCode: 0 });
+    expect(r).toMatchObject({ exitCode: 0, leftOpen: false });
     expect(r.stdout.toString()).toBe('secret\n');
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('stops reading an output held open by a process that left the command\'s process group', async () => {
+    const r = await runCommand('/bin/sh', ['-c', 'setsid sleep 6 & echo secret'], base);
+    expect(r).toMatchObject({ exitCode: 0, leftOpen: true });
   });
 
   it('an aborted signal stops the command and rejects with its reason', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSecretPath, type EnvSecretSpec, type ExeSecretSpec, type FileSecretSpec } from '../../src/config/secret-path.js';
@@ -79,7 +80,25 @@ describe('file', () => {
     const err = await failure(source.fetch(file(`file:str:${dir}/nope.txt`)));
     expect(err.message).toBe(`secret "file:str:${dir}/nope.txt": cannot read ${dir}/nope.txt: no such file`);
     const isDir = await failure(source.fetch(file(`file:str:${dir}`)));
-    expect(isDir.message).toBe(`secret "file:str:${dir}": cannot read ${dir}: is a directory`);
+    expect(isDir.message).toBe(`secret "file:str:${dir}": cannot read ${dir}: is a directory, not a regular file`);
+  });
+
+  it('a FIFO is refused at once, naming the secret and what the file is (opening it would wait for a writer for ever)', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const err = await failure(source.fetch(file(`file:str:${fifo}`)));
+    expect(err.message).toBe(`secret "file:str:${fifo}": ${fifo} is a FIFO, not a regular file (file secrets are read from regular files only)`);
+    const dev = await failure(source.fetch(file('file:b64:/dev/zero')));
+    expect(dev.message).toBe('secret "file:b64:/dev/zero": /dev/zero is a character device, not a regular file (file secrets are read from regular files only)');
+  });
+
+  it('symbolic links are followed, as Kubernetes mounts secrets (key -> ..data/key -> ..2025_01_01/key)', async () => {
+    const k8s = join(dir, 'k8s');
+    mkdirSync(join(k8s, '..2025_01_01'), { recursive: true });
+    writeFileSync(join(k8s, '..2025_01_01', 'key'), 'mounted');
+    symlinkSync('..2025_01_01', join(k8s, '..data'));
+    symlinkSync('..data/key', join(k8s, 'key'));
+    expect((await source.fetch(file(`file:str:${join(k8s, 'key')}`))).value).toBe('mounted');
   });
 
   it('a js parse error does not contain the content', async () => {
@@ -147,8 +166,54 @@ describe('exe', () => {
     const quick = new ExeSource({ clock, env: {}, timeoutMs: 200 });
     const started = Date.now();
     const err = await failure(quick.fetch(exe('exe:str:/bin/sleep 10')));
-    expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s');
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(err.message).toBe('secret "exe:str:/bin/sleep 10": command timed out after 0.2 s (it and every process it started were killed)');
+    expect(Date.now() - started).toBeLessThan(8_000); // killed, not waited for (10 s); slack for a busy machine
+  });
+
+  describe('its process group', () => {
+    /** Whether a process runs (a zombie waiting for its reaper does not). */
+    const running = (pid: number): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const gone = async (pidFile: string): Promise<boolean> => {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(pid).toBeGreaterThan(1);
+      for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      return !running(pid);
+    };
+
+    it('a process left in the background holding stdout does not hold the fetch up: the output is taken, the process killed', async () => {
+      const pidFile = join(mkdir(), 'bg.pid');
+      const started = Date.now();
+      const got = await source.fetch(exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; echo value'`));
+      expect(got.value).toBe('value');
+      expect(Date.now() - started).toBeLessThan(20_000); // about a second; far from the background process's 60 s
+      expect(await gone(pidFile)).toBe(true);
+    });
+
+    it('at the time limit the whole group is killed, what it started in the background too', async () => {
+      const quick = new ExeSource({ clock, env: {}, timeoutMs: 500 });
+      const pidFile = join(mkdir(), 'bg.pid');
+      const spec = exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; sleep 60'`);
+      const err = await failure(quick.fetch(spec));
+      expect(err.message).toBe(`secret "${spec.raw}": command timed out after 0.5 s (it and every process it started were killed)`);
+      expect(await gone(pidFile)).toBe(true);
+    });
+
+    it('when the caller gives up (shutdown, a newer rendering), the whole group is killed at once', async () => {
+      const pidFile = join(mkdir(), 'bg.pid');
+      const ac = new AbortController();
+      const spec = exe(`exe:str:/bin/sh -c 'sleep 60 & echo $! > ${pidFile}; sleep 60'`);
+      const p = failure(source.fetch(spec, ac.signal));
+      for (let i = 0; i < 200 && !(existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== ''); i++) await new Promise((r) => setTimeout(r, 50));
+      ac.abort(new Error('stopping'));
+      expect((await p).message).toBe(`secret "${spec.raw}": command stopped: tconfd no longer needs its output`);
+      expect(await gone(pidFile)).toBe(true);
+    });
   });
 
   it('static vs dynamic lifetime', async () => {

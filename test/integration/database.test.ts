@@ -1,5 +1,5 @@
 /**
- * Scenario 2: a database lease (default_ttl 6 s, max_ttl 16 s) is renewed several times, then replaced as it nears
+ * Scenario 2: a database lease (default_ttl 8 s, max_ttl 20 s) is renewed several times, then replaced as it nears
  * max_ttl: the new username is rendered BEFORE the old lease expires, and the old lease is revoked after
  * --revoke-grace. Templates see std.extVar('leases') facts, never a lease id.
  */
@@ -26,10 +26,11 @@ interface Rendered {
 
 beforeAll(async () => {
   world = await startWorld();
-  // 6 s / 16 s: Vault caps the renewal that would pass max_ttl with 2–6 s left, so the replacement is rendered with
-  // more than the 1 s grace to spare and the old lease is always revoked by tconfd (with 3 s leases it could be left
-  // to expire on its own, which is right but leaves nothing to assert).
-  await database(world, [{ name: 'short', defaultTtl: 6, maxTtl: 16 }]);
+  // 8 s / 20 s: renewals come at 60-73 % of the TTL left, so the renewal that Vault caps at max_ttl leaves at least
+  // 8 s x 27 % ≈ 2.2 s: the replacement is rendered with more than the 1 s grace to spare even on a slow machine, and
+  // the old lease is then revoked by tconfd (a lease that would expire within the grace is left to expire, which is
+  // right but leaves nothing to assert).
+  await database(world, [{ name: 'short', defaultTtl: 8, maxTtl: 20 }]);
   await policy(world, 'db', { 'database/creds/short': ['read'] });
   token = (await createToken(world.target, { policies: ['db'], ttl: '1h' })).token;
 });
@@ -74,30 +75,31 @@ describe('a renewable database lease', () => {
     expect(r.secrets.db.password).toMatch(/\S/);
     expect(Object.keys(r.leases.db).sort()).toEqual(['expires_at', 'lease_duration', 'renewable']);
     expect(r.leases.db.renewable).toBe(true);
-    expect(r.leases.db.lease_duration).toBe(6);
+    expect(r.leases.db.lease_duration).toBe(8);
     const expires = Date.parse(r.leases.db.expires_at);
     expect(expires).toBeGreaterThan(spawnedAt + 2000);
-    expect(expires).toBeLessThanOrEqual(Date.now() + 6000);
+    expect(expires).toBeLessThanOrEqual(Date.now() + 8000);
     for (const id of await liveLeases(world, 'database/creds/short')) seenIds.add(id);
     expect(seenIds.size).toBe(1);
     const info = await leaseLookup(world, [...seenIds][0]!);
     expect(info).toBeDefined();
     firstIssuedAt = info!.issuedAt;
-    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 5900);
+    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 7900);
   });
 
   it('renews the lease several times, then renders a new username before the old lease expires', async (ctx) => {
     const first = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
-    const changed = await t.waitForFile(out, (c) => !c.includes(first), { timeoutMs: 20_000 });
-    const changedAt = Date.now();
+    const changed = await t.waitForFile(out, (c) => !c.includes(first), { timeoutMs: 90_000 });
     seenFiles.push(changed);
-    // Rendered before the old lease reached its max_ttl (16 s after it was issued).
-    expect(changedAt, timeline()).toBeLessThan(firstIssuedAt + 16_000);
+    // When tconfd wrote it (its log, not when this test happened to look): before the old lease reached its max_ttl
+    // (20 s after it was issued).
+    const changedAt = (await t.waitForLog('template rendered: files changed')).time;
+    expect(changedAt, timeline()).toBeLessThan(firstIssuedAt + 20_000);
     for (const id of await liveLeases(world, 'database/creds/short')) seenIds.add(id);
     const renewed = t.logs((l) => l.msg === 'renewed' && l['holding'] === 'vault:app:database/creds/short');
     expect(renewed.length).toBeGreaterThanOrEqual(2);
     const r = JSON.parse(changed) as Rendered;
-    expect(r.leases.db).toMatchObject({ renewable: true, lease_duration: 6 });
+    expect(r.leases.db).toMatchObject({ renewable: true, lease_duration: 8 });
 
     const standin = requireStandin(world.target, ctx, 'lease and database user inspection');
     const renews = standin.requests.filter((q) => q.method === 'PUT' && q.path === 'sys/leases/renew');
@@ -106,22 +108,36 @@ describe('a renewable database lease', () => {
     const [old, fresh] = standin.leases().filter((l) => l.path === 'database/creds/short');
     expect(fresh).toBeDefined();
     // Rendered while the old lease was still valid: not revoked, and its user not dropped, at that moment.
-    expect(old!.expiresAt).toBeGreaterThan(changedAt);
-    expect(old!.revokedAt ?? Infinity).toBeGreaterThan(changedAt - 200);
-    expect(standin.databaseUsers().find((u) => u.username === first)?.droppedAt ?? Infinity).toBeGreaterThan(changedAt - 200);
+    expect(old!.expiresAt, timeline()).toBeGreaterThan(changedAt);
+    expect(old!.revokedAt ?? Infinity).toBeGreaterThan(changedAt);
+    expect(standin.databaseUsers().find((u) => u.username === first)?.droppedAt ?? Infinity).toBeGreaterThan(changedAt);
     expect(standin.databaseUsers().find((u) => u.username === r.secrets.db.username)).toBeDefined();
   });
 
-  it('revokes the old lease after --revoke-grace (1 s), before it would have expired', async (ctx) => {
+  it('ends the old lease: revoked --revoke-grace (1 s) after the new one was taken and rendered, or left to expire within it', async (ctx) => {
     const standin = requireStandin(world.target, ctx, 'lease revocation times');
     const [old, fresh] = standin.leases().filter((l) => l.path === 'database/creds/short');
-    await waitFor('the old lease to be revoked', () => standin.leases().find((l) => l.id === old!.id)?.revoked, { timeoutMs: 5000 });
+    await waitFor('the old lease to end', () => standin.leases().find((l) => l.id === old!.id)?.revoked, { detail: timeline });
     const o = standin.leases().find((l) => l.id === old!.id)!;
-    const grace = o.revokedAt! - fresh!.issuedAt;
-    expect(grace, timeline()).toBeGreaterThanOrEqual(900);
-    expect(grace, timeline()).toBeLessThan(2500);
-    expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
-    expect(standin.count({ method: 'PUT', path: 'sys/leases/revoke' })).toBeGreaterThanOrEqual(1);
+    const renderedAt = (await t.waitForLog('template rendered: files changed')).time;
+    // The grace runs from when tconfd took the new lease ("obtained a new ..."), and the old one is never released while
+    // a file still holds its credentials.
+    const obtainedAt = (await t.waitForLog('obtained a new vault:app:database/creds/short')).time;
+    const revokes = standin.requests.filter((q) => q.method === 'PUT' && q.path === 'sys/leases/revoke');
+    if (t.logs('expires within the grace; not released').length === 0) {
+      // The usual case (the capped renewal leaves >= 2.2 s): released by tconfd after the grace, before its expiry.
+      expect(o.revokedAt! - obtainedAt, timeline()).toBeGreaterThanOrEqual(950);
+      expect(o.revokedAt!, timeline()).toBeGreaterThan(renderedAt);
+      expect(o.revokedAt!, timeline()).toBeLessThan(o.expiresAt);
+      expect(revokes.length, timeline()).toBeGreaterThanOrEqual(1);
+    } else {
+      // A machine slow enough to take that long to render: the old lease expired within the grace, and tconfd rightly
+      // left it to expire rather than revoke it (a revoke could only answer "lease not found"). tconfd knows the
+      // expiry to the second (lease_duration is whole seconds, rounded down): up to a second more than the grace.
+      expect(o.expiresAt, timeline()).toBeLessThanOrEqual(obtainedAt + 1000 + 1000 + 50);
+      expect(o.revokedAt!, timeline()).toBeGreaterThanOrEqual(o.expiresAt - 50);
+      expect(revokes, timeline()).toEqual([]);
+    }
     const firstUser = (JSON.parse(seenFiles[0]!) as Rendered).secrets.db.username;
     expect(standin.databaseUsers().find((u) => u.username === firstUser)?.dropped).toBe(true);
     expect(standin.leases().find((l) => l.id === fresh!.id)?.revoked).toBe(false);

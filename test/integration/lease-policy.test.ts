@@ -96,7 +96,8 @@ describe('Vault answering 503 to every renewal', () => {
     standin.failNext(1000, 503, { pathPrefix: 'sys/leases/renew' });
 
     const text = await t.waitForFile(paths(root).file(), (c) => !c.includes(first.username));
-    const renderedAt = Date.now();
+    // When tconfd wrote it (its log), not when this test, perhaps descheduled on a busy machine, looked.
+    const renderedAt = (await t.waitForLog('template rendered: files changed')).time;
     seen.push((JSON.parse(text) as Rendered).secrets.db.password);
     const oldLease = standin.leases().find((l) => l.id === old!.id)!;
     // The new credentials were in the file while the old ones were still valid.

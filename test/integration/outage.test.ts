@@ -1,7 +1,7 @@
 /**
  * Scenario 5: Vault is unreachable for ~5 s (connection refused). The rendered files are left alone (same bytes, same
- * mtime), tconfd keeps running, and once Vault is back the current secrets are rendered.
- * Needs the stand-in (goDown/comeBack): skipped visibly against a real Vault.
+ * mtime), tconfd keeps running, and once Vault is back the current secrets are rendered. The outage needs the
+ * stand-in (goDown/comeBack) and is skipped visibly against a real Vault; the rest holds on both.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, snapshot, tempDirs } from '../support/files.js';
@@ -9,7 +9,7 @@ import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.
 import { sleep } from '../support/wait.js';
 import { createToken } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
-import { database, kv, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
+import { database, kv, liveLeases, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
 const tmp = tempDirs('tconfd-it-');
 let world: World;
@@ -61,7 +61,7 @@ describe('Vault unreachable for a while', () => {
     await standin.goDown();
     const downAt = Date.now();
     // The periodic KV reads fail: tconfd notices...
-    await t.waitForLog((l) => l.level >= 40, { from, timeoutMs: 4000 });
+    await t.waitForLog((l) => l.level >= 40, { from });
     // ...and for ~5 s the file stays byte-identical, with the same mtime and inode, and tconfd stays up.
     while (Date.now() < downAt + 5000) {
       expect(snapshot(out)).toEqual(before);
@@ -70,31 +70,39 @@ describe('Vault unreachable for a while', () => {
     }
     expect(t.logs((l) => l.level >= 40, 0).length).toBeGreaterThanOrEqual(2);
     await standin.comeBack();
-    const backAt = Date.now();
 
-    // A value written after the outage is rendered promptly: retries are bounded by --vault-retry-max (500 ms),
-    // they do not back off further and further during the outage.
+    // Retries during the outage were bounded by --vault-retry-max (500 ms): they did not back off further and further,
+    // so a value written after the outage is rendered at the next read. (The delays tconfd chose, from its log: a
+    // check of its policy that does not depend on how fast this machine is.)
+    const delays = [
+      ...t.logs((l) => typeof l['retryInMs'] === 'number').map((l) => l['retryInMs'] as number),
+      ...t.logs(/retrying in \d+ ms$/).map((l) => Number(/retrying in (\d+) ms$/.exec(l.msg)![1])),
+    ];
+    expect(delays.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(500);
     values.push(marker('kv-after'));
     await kv(world, 'app', { password: values[1] });
-    const text = await t.waitForFile(out, (c) => c.includes(values[1]!), { timeoutMs: 6000 });
+    const text = await t.waitForFile(out, (c) => c.includes(values[1]!));
     rendered.push(text);
     const r = JSON.parse(text) as Rendered;
     const first = JSON.parse(rendered[0]!) as Rendered;
     expect(r.secrets.kv.data.password).toBe(values[1]);
     // The database lease outlived the outage: same credentials, still renewable.
     expect(r.secrets.db).toEqual(first.secrets.db);
-    expect(Date.now() - backAt).toBeLessThan(2000);
     expect(t.running).toBe(true);
     expect(t.logs((l) => l.level >= 60)).toEqual([]);
   });
 
-  it('keeps the lease fresh after the outage and stops cleanly', async () => {
+  it('keeps the KV value and the lease fresh (after the outage, with the stand-in), and revokes the lease on SIGTERM', async () => {
     const from = t.lines.length;
     const r = readJson<Rendered>(out);
-    await t.waitForLog((l) => l.msg === 'secret read again: unchanged' && l['secret'] === 'vault:app:secret/data/app', { from, timeoutMs: 4000 });
-    expect(world.standin!.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(false);
+    await t.waitForLog((l) => l.msg === 'secret read again: unchanged' && l['secret'] === 'vault:app:secret/data/app', { from });
+    // Against a real Vault too: the one database lease is alive while tconfd runs, and revoked when it stops.
+    expect(await liveLeases(world, 'database/creds/app')).toHaveLength(1);
+    if (world.standin) expect(world.standin.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(false);
     expect(await t.stop()).toEqual({ code: 0, signal: null });
-    expect(world.standin!.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(true);
+    expect(await liveLeases(world, 'database/creds/app')).toEqual([]);
+    if (world.standin) expect(world.standin.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(true);
   });
 });
 

@@ -1,9 +1,13 @@
 /**
- * Scenario 4: the Vault token of a JWT login (token_ttl 2 s, token_max_ttl 5 s) is renewed, then replaced by a fresh
+ * Scenario 4: the Vault token of a JWT login (token_ttl 4 s, token_max_ttl 10 s) is renewed, then replaced by a fresh
  * login as it nears its max TTL; the leases the old token created are obtained again with the new token (and
- * rendered) before the old token is revoked, so the secrets keep working. The grace (300 ms) is shorter than what
- * is left of the old token when it is replaced (≥ 0.6 s with these TTLs), as with real TTLs (minutes or hours): the
- * replaced lease is revoked by tconfd with the old token, then the old token ends.
+ * rendered) before the old token is revoked, so the secrets keep working. The replaced lease is released with the
+ * old token after --revoke-grace (300 ms), then the old token ends. Renewals come at 60-73 % of the TTL left, so the
+ * renewal that Vault caps leaves the old token at least 4 s x 27 % ≈ 1.1 s: time for the new login, the new lease,
+ * the rendering and the grace. With TTLs of seconds (real ones are minutes or hours) a very slow machine or database
+ * could still let an old token reach its max TTL first: Vault then answers the release with 403 (the token is gone)
+ * and the lease has ended with its token. The last test accepts that 403 and checks what a user sees: working
+ * secrets, no error, no lease left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, tempDirs } from '../support/files.js';
@@ -41,7 +45,7 @@ beforeAll(async () => {
   await kv(world, 'app', { password: kvValue });
   await policy(world, 'app', { 'database/creds/app': ['read'], 'secret/data/app': ['read'] });
   const issuer = await jwtAuth(world);
-  await jwtRole(world, 'app', ['app'], 2, 5);
+  await jwtRole(world, 'app', ['app'], 4, 10);
   jwt = await issuer.sign();
 });
 
@@ -76,29 +80,28 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
   });
 
   it('renews the token (auth/token/renew-self) before logging in again', async () => {
-    await t.waitForLog((l) => l.msg === 'renewed' && l['holding'] === 'Vault token for role "app"', { timeoutMs: 4000 });
+    await t.waitForLog((l) => l.msg === 'renewed' && l['holding'] === 'Vault token for role "app"');
     if (world.standin) expect(world.standin.count({ method: 'POST', path: 'auth/token/renew-self' })).toBeGreaterThanOrEqual(1);
   });
 
   it('logs in again at the max TTL; the lease is obtained again with the new token before the old token is revoked', async (ctx) => {
     const oldToken = first.secrets.self.id;
-    const text = await t.waitForFile(out, (c) => !c.includes(first.secrets.db.username), { timeoutMs: 8000 });
-    const renderedAt = Date.now();
+    const text = await t.waitForFile(out, (c) => !c.includes(first.secrets.db.username));
     rendered.push(text);
     const second = JSON.parse(text) as Rendered;
     // The new credentials were rendered while the old token (and so the old lease) still lived.
     expect(second.secrets.db.username).not.toBe(first.secrets.db.username);
-    await waitFor('a second login', () => t.logs('logged in to Vault').length >= 2, { timeoutMs: 3000 });
+    await waitFor('a second login', () => t.logs('logged in to Vault').length >= 2);
     expect(t.logs('new Vault token: obtaining its leases again').length).toBeGreaterThanOrEqual(1);
 
     // The lookup-self secret follows the token: a different token, the old one revoked (after the grace).
-    const third = JSON.parse(await t.waitForFile(out, (c) => !c.includes(oldToken), { timeoutMs: 4000 })) as Rendered;
+    const third = JSON.parse(await t.waitForFile(out, (c) => !c.includes(oldToken))) as Rendered;
     rendered.push(JSON.stringify(third));
     const newToken = third.secrets.self.id;
-    await waitFor('the old token to be revoked', async () => !(await tokenAlive(world, oldToken)), { timeoutMs: 5000 });
+    await waitFor('the old token to be revoked', async () => !(await tokenAlive(world, oldToken)));
     expect(await tokenAlive(world, newToken)).toBe(true);
     // Only the lease of the new token is left.
-    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1, { timeoutMs: 5000 });
+    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1);
 
     const standin = requireStandin(world.target, ctx, 'request counts and revocation times');
     expect(standin.count({ method: 'POST', path: 'auth/jwt/login' })).toBeGreaterThanOrEqual(2);
@@ -110,26 +113,44 @@ describe('a JWT login token renewed, then replaced at its max TTL', () => {
     const dbLeases = standin.leases().filter((l) => l.path === 'database/creds/app');
     const replacement = dbLeases.find((l) => l.creatingTokenAccessor === newTk.accessor);
     expect(replacement, 'a lease created with the new token').toBeDefined();
-    // Obtained again with the new token before the old one was revoked (by tconfd, before its max TTL).
+    // Obtained again with the new token, and rendered (tconfd's log: the first rendering after that lease was issued),
+    // before the old token was revoked...
     expect(replacement!.issuedAt).toBeLessThan(oldTk.revokedAt!);
-    expect(renderedAt).toBeLessThan(oldTk.revokedAt! + 200);
-    expect(oldTk.revokedAt!).toBeLessThanOrEqual(oldTk.expiresAt! + 50);
+    const renderedAt = (await t.waitForLog((l) => l.msg === 'template rendered: files changed' && l.time >= replacement!.issuedAt)).time;
+    expect(renderedAt).toBeLessThan(oldTk.revokedAt!);
+    // ...which tconfd did itself (auth/token/revoke-self), before the token's max TTL. (A machine too slow to do so
+    // within the >= 1.1 s the token had left: it expired first, and tconfd noticed when Vault refused it.)
+    const revokeSelf = standin.requests.filter((q) => q.tokenAccessor === oldTk.accessor && q.path === 'auth/token/revoke-self');
+    if (revokeSelf.length > 0) {
+      expect(revokeSelf.map((q) => q.status)).toEqual([204]);
+      expect(revokeSelf[0]!.at).toBeLessThan(oldTk.expiresAt!);
+    } else {
+      expect(oldTk.revokedAt!, t.tail()).toBeGreaterThanOrEqual(oldTk.expiresAt! - 50);
+      await t.waitForLog('Vault no longer accepts an earlier token of tconfd');
+    }
     const user = standin.databaseUsers().find((u) => u.username === second.secrets.db.username);
     expect(user?.dropped).toBe(false);
   });
 
   it('the secrets keep working with the new token: renewals, reads and no error', async () => {
     const from = t.lines.length;
-    await t.waitForLog((l) => l.msg === 'secret read again: unchanged' && l['secret'] === 'vault:app:secret/data/app', { from, timeoutMs: 4000 });
+    await t.waitForLog((l) => l.msg === 'secret read again: unchanged' && l['secret'] === 'vault:app:secret/data/app', { from });
     expect(readJson<Rendered>(out).secrets.kv.data.password).toBe(kvValue);
     // A third login (the second token also reaches its max TTL) goes the same way.
-    await waitFor('a third login', () => t.logs('logged in to Vault').length >= 3, { timeoutMs: 8000, detail: () => t.tail() });
-    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1, { timeoutMs: 5000 });
+    await waitFor('a third login', () => t.logs('logged in to Vault').length >= 3, { detail: () => t.tail() });
+    await waitFor('one live database lease', async () => (await liveLeases(world, 'database/creds/app')).length === 1);
     rendered.push(await t.waitForFile(out));
     expect(t.running).toBe(true);
     expect(t.logs((l) => l.level >= 50)).toEqual([]);
-    // Replaced leases are revoked with the token that obtained them, which may do so (before it is revoked itself).
-    expect(t.logs(/^release of .* failed/)).toEqual([]);
+    // Replaced leases are released with the token that obtained them (its policy grants sys/leases/revoke). The only
+    // refusal accepted is a 403 for a token that reached its max TTL first: its leases ended with it (checked above:
+    // one live lease), and a refusal of another kind, or a lease left alive, fails the test.
+    for (const l of t.logs(/^release of .* failed/)) expect(l['status'], JSON.stringify(l)).toBe(403);
+    if (world.standin) {
+      // The stand-in tells the two 403s apart: a policy denial names the token, a dead token names none.
+      const denied = world.standin.requests.filter((q) => q.path === 'sys/leases/revoke' && q.status === 403);
+      expect(denied.filter((q) => q.tokenAccessor !== undefined)).toEqual([]);
+    }
     expect(await t.stop()).toEqual({ code: 0, signal: null });
   });
 });

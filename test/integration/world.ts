@@ -24,7 +24,9 @@ import type { VaultStandin } from '../vault/standin/index.js';
 
 const forced = process.env['TCONFD_VAULT_TARGET'];
 export const REAL_VAULT_AVAILABLE = forced !== 'standin' && findOnPath('vault') !== undefined;
-if (!REAL_VAULT_AVAILABLE) {
+if (forced === 'opaque' && !REAL_VAULT_AVAILABLE) {
+  console.warn('[integration] TCONFD_VAULT_TARGET=opaque: the stand-in seen as a real Vault (no inside view, PostgreSQL roles)');
+} else if (!REAL_VAULT_AVAILABLE) {
   // Visible in every integration test file's output: the same tests would also run against a real Vault.
   console.warn(
     forced === 'standin'

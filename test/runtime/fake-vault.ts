@@ -38,8 +38,10 @@ export class FakeVault implements SessionClient {
   readonly calls: string[] = [];
   /** The policy grants update on sys/leases/revoke. */
   allowRevoke = true;
-  /** Paths the policy does not allow (403 policy denial). */
+  /** Paths the policy does not allow (403 policy denial), for every token (any path, auth/token/renew-self...). */
   readonly forbidden = new Set<string>();
+  /** Paths the policy of one role's tokens does not allow. */
+  readonly forbiddenFor = new Map<string, Set<string>>();
   /** Status of the next answers to sys/leases/renew (e.g. 503), until cleared. */
   renewStatus: number | undefined;
   leaseTtlSec = 60;
@@ -75,6 +77,7 @@ export class FakeVault implements SessionClient {
     this.calls.push(`${method} ${path} ${token ?? ''}`);
     const t = token === undefined ? undefined : this.tokens.get(token);
     if (t === undefined || !t.alive || t.expiresAt <= this.clock.now()) throw dead(method, path);
+    if (this.forbidden.has(path) || this.forbiddenFor.get(t.role)?.has(path) === true) throw denied(method, path);
     return t;
   }
 
@@ -82,7 +85,6 @@ export class FakeVault implements SessionClient {
     await Promise.resolve();
     req.signal?.throwIfAborted();
     const t = this.#check(req.method, req.path, req.token);
-    if (this.forbidden.has(req.path)) throw denied(req.method, req.path);
     const sentAt = this.clock.now();
     if (req.path.startsWith('database/creds/')) {
       const id = `${req.path}/L${++this.#n}`;
@@ -93,8 +95,9 @@ export class FakeVault implements SessionClient {
     return { status: 200, body: { lease_id: '', data: { data: { v: 'kv' } } } as T, sentAt, attempts: 1 };
   }
 
-  async lookupSelf(token: string): Promise<TokenInfo> {
+  async lookupSelf(token: string, signal?: AbortSignal): Promise<TokenInfo> {
     await Promise.resolve();
+    signal?.throwIfAborted();
     const t = this.#check('GET', 'auth/token/lookup-self', token);
     return {
       accessor: `acc-${t.id}`,

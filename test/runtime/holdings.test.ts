@@ -12,6 +12,7 @@ import { holdVault } from '../../src/runtime/holdings.js';
 import { Pipeline } from '../../src/runtime/pipeline.js';
 import { VaultSource } from '../../src/sources/vault.js';
 import { Metrics } from '../../src/supervisor/health.js';
+import type { AuthMethod } from '../../src/vault/auth.js';
 import { VaultSession } from '../../src/vault/session.js';
 import { seededRng } from '../leases/helpers.js';
 import { memoryLogger, tempDirs } from '../core/helpers.js';
@@ -27,12 +28,12 @@ afterEach(async () => {
 const SEC = 1000;
 const MIN = 60 * SEC;
 
-async function setup(opts: { tokenTtlSec?: number; leaseTtlSec?: number } = {}) {
+async function setup(opts: { tokenTtlSec?: number; leaseTtlSec?: number; givenToken?: boolean } = {}) {
   const clock = new FakeClock();
   const vault = new FakeVault(clock);
   vault.tokenTtlSec = opts.tokenTtlSec ?? 3600;
   vault.leaseTtlSec = opts.leaseTtlSec ?? 600;
-  const auth = new FakeAuth(vault);
+  const auth: AuthMethod & { logins: number } = opts.givenToken === true ? givenTokenAuth(vault) : new FakeAuth(vault);
   const logs = memoryLogger();
   const session = new VaultSession({ client: vault, auth, clock, logger: logs.logger });
   const source = new VaultSource({ session, clock });
@@ -49,6 +50,20 @@ async function setup(opts: { tokenTtlSec?: number; leaseTtlSec?: number } = {}) 
   const changed: string[] = [];
   holdVault({ scheduler, session, source, pipeline, metrics: new Metrics(), logger: logs.logger, changed: (raw) => changed.push(raw) });
   return { clock, vault, auth, session, pipeline, changed, scheduler, logs };
+}
+
+/** --auth token: every "login" looks the same given token up again. */
+function givenTokenAuth(vault: FakeVault): AuthMethod & { logins: number } {
+  const given = vault.issueToken('app');
+  return {
+    kind: 'token',
+    logins: 0,
+    async login() {
+      this.logins++;
+      const info = await vault.lookupSelf(given.token);
+      return { token: given.token, renewable: info.renewable, durationSec: info.ttlSec, obtainedAt: info.sentAt, byLogin: false };
+    },
+  };
 }
 
 const dbLeases = (vault: FakeVault) => [...vault.leases.values()].filter((l) => l.path === 'database/creds/app');
@@ -96,6 +111,18 @@ describe('Vault holdings', () => {
     expect(second!.alive).toBe(true);
   });
 
+  it('--auth token, renew-self refused by the policy: the given token is "obtained" again as it nears its end, its leases are not replaced', async () => {
+    const { clock, vault, session, logs } = await setup({ tokenTtlSec: 600, givenToken: true });
+    vault.forbidden.add('auth/token/renew-self');
+    const token = session.currentGrant('app')!.token;
+    await clock.advance(8 * MIN);
+    // Still the one token and the one lease (renewed with it): no "new token" lease churn.
+    expect(session.currentGrant('app')!.token).toBe(token);
+    expect(dbLeases(vault)).toHaveLength(1);
+    expect(logs.records().filter((r) => String(r['msg']).startsWith('new Vault token'))).toEqual([]);
+    expect(logs.records().filter((r) => r['policy'] === 'path "auth/token/renew-self" { capabilities = ["update"] }')).toHaveLength(1);
+  });
+
   it('a replaced lease a file still holds is not released after the grace; it is once a newer rendering succeeded', async () => {
     const { clock, vault, session, logs } = await setup({ leaseTtlSec: 600 });
     let held = true;
@@ -110,7 +137,7 @@ describe('Vault holdings', () => {
     await clock.advance(10 * SEC); // past the grace (5 s)
     expect(clock.now()).toBeLessThan(first!.expiresAt);
     expect(first!.revoked).toBe(false);
-    expect(logs.records().filter((r) => r['msg'] === 'replaced lease kept: a rendered file still holds its credentials')).toHaveLength(1);
+    expect(logs.records().filter((r) => r['msg'] === 'replaced lease kept for now: a rendered file still holds its credentials')).toHaveLength(1);
     held = false;
     session.releaseDeferred();
     await clock.advance(1);

@@ -33,6 +33,28 @@ describe('Lifecycle', () => {
     for (const [s, n] of Object.entries(before)) expect(process.listenerCount(s), s).toBe(n);
   });
 
+  it("takes over from the entry point's placeholders: removed once its own handlers are in place, what they recorded replayed in order", () => {
+    const proc = new EventEmitter();
+    const events: string[] = [];
+    const early = { signals: [] as string[], handlers: {} as Record<string, () => void> };
+    for (const sig of ['SIGTERM', 'SIGINT', ...FORWARDED_SIGNALS]) {
+      early.handlers[sig] = () => early.signals.push(sig);
+      proc.on(sig, early.handlers[sig]!);
+    }
+    // What arrived while the bundle was being read and compiled.
+    proc.emit('SIGUSR1', 'SIGUSR1');
+    proc.emit('SIGTERM', 'SIGTERM');
+    proc.on('removeListener', (sig: string) => events.push(`off ${sig} (${proc.listenerCount(sig)} left)`));
+    const l = Lifecycle.install(proc, early);
+    expect(events.filter((e) => e.startsWith('off SIGUSR1'))).toEqual(['off SIGUSR1 (1 left)']); // ours stayed
+    for (const sig of ['SIGTERM', 'SIGINT', ...FORWARDED_SIGNALS]) expect(proc.listenerCount(sig), sig).toBe(1);
+    expect({ stopping: l.stopping, stopSignal: l.stopSignal, recorded: early.signals }).toEqual({ stopping: true, stopSignal: 'SIGTERM', recorded: [] });
+    const lines: string[] = [];
+    l.attach({ logger: { debug: () => undefined, info: (o: object, msg: string) => lines.push(`${msg} ${(o as { signal?: string }).signal}`), warn: () => undefined } });
+    expect(lines).toEqual(['signal received while starting SIGUSR1', 'signal received while starting SIGTERM']);
+    l.dispose();
+  });
+
   it('the first SIGTERM aborts startup (guard rejects with StopRequested); the status is 143, 130 for SIGINT', async () => {
     const { proc, lifecycle } = setup();
     const never = new Promise<void>(() => undefined);

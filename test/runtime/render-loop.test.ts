@@ -87,6 +87,28 @@ describe('RenderLoop', () => {
     expect(clock.now() - fixedAt).toBeGreaterThan(0);
   });
 
+  it('a rendering that failed after putting some files in place (its error says what they hold) holds those inputs too', async () => {
+    const clock = new FakeClock();
+    let fail = true;
+    const loop = new RenderLoop<string>({
+      templates: ['a'],
+      clock,
+      rng: () => 0.5,
+      render: async () => {
+        if (fail) throw Object.assign(new Error('renaming b.conf: input/output error (EIO)'), { holds: ['lease-2'] });
+        return { uses: ['lease-3'] };
+      },
+    });
+    loop.seed('a', ['lease-1']);
+    loop.invalidate(['a']);
+    await clock.advance(100);
+    // a.conf holds lease-2 now, b.conf still lease-1: neither may be released.
+    expect([loop.holds('lease-1'), loop.holds('lease-2')]).toEqual([true, true]);
+    fail = false;
+    await clock.advance(20_000);
+    expect([loop.holds('lease-1'), loop.holds('lease-2'), loop.holds('lease-3')]).toEqual([false, false, true]);
+  });
+
   it('a new input retries a failing template at once, without waiting for the backoff', async () => {
     const a = script();
     const { clock, loop } = loopOf({ a });

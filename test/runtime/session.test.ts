@@ -87,6 +87,131 @@ describe('VaultSession', () => {
     expect(session.currentGrant('app')!.token).not.toBe(a);
   });
 
+  describe('a 403 on a token lookup-self accepts: the policy refused that path, the token is live', () => {
+    const RENEW_SELF = 'path "auth/token/renew-self" { capabilities = ["update"] }';
+
+    it('renew-self refused: the token stays in use (no login), answers "not renewable" with the TTL left, warned once naming the policy line', async () => {
+      const { vault, auth, log, session, clock } = setup();
+      vault.forbidden.add('auth/token/renew-self');
+      await session.request('app', kvRead);
+      const a = session.currentGrant('app')!.token;
+      const dead: string[] = [];
+      session.onTokenDead((t) => dead.push(t.grant.token));
+      await clock.advance(600_000);
+      const r = await session.renewToken(a, 3600);
+      expect(r).toMatchObject({ renewable: false, durationSec: 3000 });
+      expect(r.sentAt).toBe(clock.now());
+      await session.request('app', kvRead);
+      expect({ logins: auth.logins, dead, current: session.currentGrant('app')!.token }).toEqual({ logins: 1, dead: [], current: a });
+      // Not asked again for this token; said once.
+      expect(await session.renewToken(a, 3600)).toMatchObject({ renewable: false });
+      expect(vault.count('POST auth/token/renew-self')).toBe(1);
+      const warned = log.lines().filter((l) => l['policy'] === RENEW_SELF);
+      expect(warned).toHaveLength(1);
+      expect(warned[0]!['level']).toBe(40);
+      expect(String(warned[0]!['msg'])).toContain(RENEW_SELF);
+    });
+
+    it('renew-self refused to a dead token: it is dead (lookup-self 403 too), replaced by one login', async () => {
+      const { vault, auth, session } = setup();
+      vault.forbidden.add('auth/token/renew-self');
+      await session.request('app', kvRead);
+      const a = session.currentGrant('app')!.token;
+      vault.revokeToken(a);
+      await expect(session.renewToken(a, 3600)).rejects.toThrow(/403/);
+      await session.request('app', kvRead);
+      expect(auth.logins).toBe(2);
+    });
+
+    it('renew-self refused and lookup-self unanswered: a transient failure (no status), the token stays live', async () => {
+      const { vault, session } = setup();
+      await session.request('app', kvRead);
+      const a = session.currentGrant('app')!.token;
+      vault.forbidden.add('auth/token/renew-self');
+      vault.lookupSelf = async () => {
+        throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+      };
+      const err = (await session.renewToken(a, 3600).catch((e: unknown) => e)) as { status?: number; message: string };
+      expect(err.status).toBeUndefined();
+      expect(err.message).toMatch(/lookup-self could not tell/);
+      expect(session.ledger.findToken(a)!.state).toBe('live');
+    });
+
+    it('token auth: the given token, looked up again by the next "login", keeps working and stays not renewable', async () => {
+      const clock = new FakeClock();
+      const vault = new FakeVault(clock);
+      const given = vault.issueToken('app');
+      const log = captureLogger();
+      let logins = 0;
+      const auth = {
+        kind: 'token' as const,
+        login: async () => {
+          logins++;
+          const info = await vault.lookupSelf(given.token);
+          return { token: given.token, renewable: info.renewable, durationSec: info.ttlSec, obtainedAt: info.sentAt, byLogin: false };
+        },
+      };
+      const session = new VaultSession({ client: vault, auth, clock, logger: log.logger });
+      vault.forbidden.add('auth/token/renew-self');
+      await session.request('app', kvRead);
+      expect((await session.renewToken(given.token, 3600)).renewable).toBe(false);
+      const again = await session.replaceToken('app', given.token);
+      expect({ token: again.token === given.token, renewable: again.renewable }).toEqual({ token: true, renewable: false });
+      await clock.advance(1000);
+      expect((await session.request('other-role', kvRead)).status).toBe(200);
+      expect(logins).toBe(2);
+    });
+
+    it('a token taken for dead that a login answers again (lookup-self accepts it) is live', async () => {
+      const { session } = setup();
+      const grant = { token: 's.given', renewable: true, durationSec: 60, obtainedAt: 0, byLogin: false };
+      const rec = session.ledger.token('', 'app', grant);
+      session.ledger.tokenDied(rec);
+      expect(session.ledger.token('', 'app', grant).state).toBe('live');
+    });
+
+    it('sys/leases/renew refused: the lease answers "not renewable" with the time it has left, no login, warned once', async () => {
+      const { vault, auth, log, session, clock } = setup();
+      const lease = leaseOf(await session.request('app', dbRead));
+      vault.forbidden.add('sys/leases/renew');
+      await clock.advance(20_000);
+      expect(await session.renewLease(lease, 'app', 60)).toMatchObject({ renewable: false, durationSec: 40 });
+      expect(auth.logins).toBe(1);
+      expect(log.lines().filter((l) => l['policy'] === 'path "sys/leases/renew" { capabilities = ["update"] }')).toHaveLength(1);
+    });
+
+    it("one role's token refused sys/leases/revoke does not stop revoking the leases of another role's token", async () => {
+      const { vault, session } = setup();
+      vault.forbiddenFor.set('norevoke', new Set(['sys/leases/revoke']));
+      const l1 = leaseOf(await session.request('norevoke', dbRead));
+      const l2 = leaseOf(await session.request('app', dbRead));
+      const l3 = leaseOf(await session.request('norevoke', dbRead));
+      await session.releaseLease(l1);
+      await session.releaseLease(l2);
+      await session.releaseLease(l3);
+      expect({ l1: vault.leases.get(l1)!.revoked, l2: vault.leases.get(l2)!.revoked, l3: vault.leases.get(l3)!.revoked }).toEqual({ l1: false, l2: true, l3: false });
+      // The refused token is not asked again.
+      expect(vault.calls.filter((c) => c.startsWith('PUT sys/leases/revoke s.norevoke'))).toHaveLength(1);
+    });
+
+    it('revoke-self refused at exit: the token is live, counted as NOT revoked, the report names the policy line', async () => {
+      const { vault, log, session } = setup();
+      vault.forbidden.add('auth/token/revoke-self');
+      await session.request('app', dbRead);
+      const tok = session.currentGrant('app')!.token;
+      const r = await session.revokeAll();
+      expect(r).toEqual({
+        leases: { revoked: 1, notRevoked: 0 },
+        tokens: { revoked: 0, notRevoked: 1 },
+        revokeDenied: false,
+        missingPolicy: ['path "auth/token/revoke-self" { capabilities = ["update"] }'],
+        kept: { leases: 0, tokens: 0 },
+      });
+      expect(vault.tokens.get(tok)!.alive).toBe(true);
+      expect(log.lines().filter((l) => l['policy'] === 'path "auth/token/revoke-self" { capabilities = ["update"] }')).toHaveLength(1);
+    });
+  });
+
   it('a lease obtained for a caller that stopped waiting is revoked at once', async () => {
     const { vault, session } = setup();
     await session.token('app');
@@ -156,7 +281,7 @@ describe('VaultSession', () => {
       await session.request('app', dbRead);
       await session.request('other', dbRead);
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 3, notRevoked: 0 }, tokens: { revoked: 2, notRevoked: 0 }, revokeDenied: false });
+      expect(r).toEqual({ leases: { revoked: 3, notRevoked: 0 }, tokens: { revoked: 2, notRevoked: 0 }, revokeDenied: false, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.liveLeases()).toEqual([]);
       expect(vault.liveTokens()).toEqual([]);
     });
@@ -166,7 +291,7 @@ describe('VaultSession', () => {
       await session.request('app', dbRead);
       await session.request('app', dbRead);
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 2, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, revokeDenied: true });
+      expect(r).toEqual({ leases: { revoked: 2, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, revokeDenied: true, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.liveLeases()).toEqual([]);
     });
 
@@ -182,6 +307,27 @@ describe('VaultSession', () => {
       expect(vault.liveLeases()).toEqual([]);
     });
 
+    it('leases kept on purpose (files hold them after a failed start) are not revoked, nor the token that created them', async () => {
+      const { vault, session } = setup();
+      const held = leaseOf(await session.request('app', dbRead));
+      const unused = leaseOf(await session.request('other', dbRead));
+      expect(session.keepLeases([held, 'no-such-lease'])).toEqual({ leases: 1, tokens: 1 });
+      const r = await session.revokeAll();
+      expect(r).toMatchObject({ leases: { revoked: 1, notRevoked: 0 }, tokens: { revoked: 1, notRevoked: 0 }, kept: { leases: 1, tokens: 1 } });
+      expect({ held: vault.leases.get(held)!.alive, unused: vault.leases.get(unused)!.alive }).toEqual({ held: true, unused: false });
+      expect(vault.tokens.get(session.ledger.findLease(held)!.token.grant.token)!.alive).toBe(true);
+    });
+
+    it('a token that expired before the sweep answers 403 to revoke-self: lookup-self (asked though the session is closing) finds it dead, nothing to report', async () => {
+      const { vault, session, clock } = setup();
+      vault.tokenTtlSec = 60;
+      await session.request('app', kvRead);
+      await clock.advance(61_000);
+      const r = await session.revokeAll();
+      expect(r.tokens).toEqual({ revoked: 0, notRevoked: 0 });
+      expect(vault.count('GET auth/token/lookup-self')).toBe(1);
+    });
+
     it('what Vault refuses to revoke is reported as not revoked, never as revoked', async () => {
       const { vault, session } = setup();
       await session.request('app', dbRead);
@@ -192,7 +338,7 @@ describe('VaultSession', () => {
       vault.revokeLease = failing;
       vault.revokeSelf = failing;
       const r = await session.revokeAll();
-      expect(r).toEqual({ leases: { revoked: 0, notRevoked: 1 }, tokens: { revoked: 0, notRevoked: 1 }, revokeDenied: false });
+      expect(r).toEqual({ leases: { revoked: 0, notRevoked: 1 }, tokens: { revoked: 0, notRevoked: 1 }, revokeDenied: false, missingPolicy: [], kept: { leases: 0, tokens: 0 } });
       expect(vault.tokens.get(tok)!.alive).toBe(true);
     });
 

@@ -3,7 +3,8 @@
  * invalid JSON, bytes that are not UTF-8 and a NUL in "dir" are each met through the CLI: refused at load with exit 2
  * and a one-line error naming the file and what is wrong (the BOM is accepted), before anything is fetched or written.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt } from '../support/tconfd.js';
 import { oneTemplate, projects, reason } from './helpers.js';
@@ -79,5 +80,17 @@ describe('config validation (issue 10, item 9)', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(reason(r)).toBe(`tconfd: ${p.conf}/app.json: "app.jsonnet".dir: must not contain a NUL character`);
     expect(readdirSync(p.root).sort()).toEqual(['conf']);
+  });
+});
+
+describe('"__proto__" in a config file', () => {
+  it('a template named "__proto__" and a secret named "__proto__" are rendered, not dropped silently', async () => {
+    const p = tmp.make({
+      'conf/app.json': '{"__proto__": {"dir": "../out", "secrets": {"env:str:PROTO": "__proto__", "env:str:OTHER": "other"}}}',
+      'conf/__proto__': "local s = std.extVar('secrets'); { 'p.txt': s['__proto__'] + '/' + s.other + '/' + std.join(',', std.objectFields(s)) }",
+    });
+    const r = await p.tconfd(['--once'], { env: { PROTO: 'from-proto', OTHER: 'from-other' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'p.txt'), 'utf8')).toBe('from-proto/from-other/__proto__,other\n');
   });
 });

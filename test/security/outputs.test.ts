@@ -4,9 +4,11 @@
  * absolute keys under "confine", NUL and empty segments, a symbolic link planted at an output path, temporary files
  * left by a killed tconfd, and directories that cannot be created (under /proc, on a read-only file system).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIRECTORY_DESCRIPTORS, tempStem, writeFileAtomic } from '../../src/render/write.js';
 import { assertBuilt } from '../support/tconfd.js';
 import { asUser, canUnshareMounts, isRoot, oneTemplate, projects, reason } from './helpers.js';
 
@@ -73,6 +75,36 @@ describe('output paths stay inside the template\'s dir (issue 10, item 1)', () =
     expect(readFileSync(join(p.out, 'v2', 'app.conf'), 'utf8')).toBe('C\n');
   });
 
+  it.skipIf(!DIRECTORY_DESCRIPTORS)('a directory swapped for a link while tconfd writes cannot redirect the write outside dir (directories reached through descriptors)', async () => {
+    const base = tmp.make({}).root;
+    const root = join(base, 'out');
+    const victim = join(base, 'elsewhere');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    mkdirSync(victim);
+    // Whoever can write in the output directory swaps sub/ for a link to elsewhere and back, as fast as it can.
+    const racer = spawn(process.execPath, ['-e', RACER, root, victim], { stdio: 'ignore' });
+    let written = 0;
+    let refused = 0;
+    // Large contents of one size: the existing file is compared before writing, which widens the window a check by
+    // path would leave between the check and the write.
+    const padding = 'x'.repeat(16 * 1024);
+    try {
+      for (let i = 0; i < 2000 && readdirSync(victim).length === 0; i++) {
+        try {
+          const content = Buffer.from(`${padding}password=${String(i).padStart(6, '0')}\n`);
+          await writeFileAtomic({ path: join(root, 'sub', 'db.conf'), content, mode: 0o600, within: root });
+          written++;
+        } catch {
+          refused++; // the link was there at that instant: refused, or the directory missing
+        }
+      }
+    } finally {
+      racer.kill('SIGKILL');
+    }
+    expect(readdirSync(victim), `${written} writes, ${refused} refused`).toEqual([]);
+    expect(written, `${refused} refused`).toBeGreaterThan(0); // it did write, between the swaps
+  }, 120_000);
+
   it('absolute keys are allowed as in rconfd, and each is listed once at info naming the template', async () => {
     const p = tmp.make({});
     const abs = join(p.root, 'etc-ssl', 'cert.crt');
@@ -114,6 +146,46 @@ const RENDER = new URL('../../src/render/', import.meta.url);
 const LIBJSONNET = readdirSync(RENDER, { recursive: true, encoding: 'utf8' })
   .filter((f) => f.endsWith('.ts'))
   .some((f) => readFileSync(new URL(f, RENDER), 'utf8').includes("from '@hanazuki/node-jsonnet'"));
+
+/**
+ * Swaps root/sub for a link to victim and back, for ever (a node -e script: root and victim as arguments). The real
+ * directory is removed and made again each time, so that a directory tconfd created meanwhile does not stop it.
+ */
+const RACER = `
+const fs = require('node:fs');
+const [root, victim] = process.argv.slice(1);
+const sub = root + '/sub';
+for (;;) {
+  try { fs.rmSync(sub, { recursive: true, force: true }); } catch {}
+  try { fs.symlinkSync(victim, sub); } catch {}
+  try { fs.unlinkSync(sub); } catch {}
+  try { fs.mkdirSync(sub); } catch {}
+}
+`;
+
+describe('long output names', () => {
+  it('a name of 250 bytes is written (its temporary name is shortened to fit in 255 bytes), and its stale temporary files are removed', async () => {
+    const name = `${'é'.repeat(100)}${'n'.repeat(50)}`; // 250 bytes
+    const p = tmp.make(oneTemplate({}, `{ '${name}': 'long' }`));
+    mkdirSync(p.out);
+    const stale = `.${tempStem(name)}.99999997.0a1b2c3d.tmp`;
+    expect(Buffer.byteLength(stale)).toBeLessThanOrEqual(255);
+    writeFileSync(join(p.out, stale), 'partial secr');
+    const r = await p.tconfd(['--once']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(p.out)).toEqual([name]);
+    expect(readFileSync(join(p.out, name), 'utf8')).toBe('long\n');
+  });
+
+  it('a name longer than 255 bytes is an error naming the output, and nothing of the template is written', async () => {
+    const name = 'x'.repeat(256);
+    const p = tmp.make(oneTemplate({}, `{ 'ok.txt': 'fine', 'd/${name}': 'long' }`));
+    const r = await p.tconfd(['--once']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(reason(r)).toBe(`tconfd: ${p.conf}/app.json: template "app.jsonnet": output "d/${name}": has a file or directory name of 256 bytes: file systems allow at most 255`);
+    expect(existsSync(p.out)).toBe(false);
+  });
+});
 
 describe('NUL and empty segments in keys (issue 10, item 2)', () => {
   it.each([
@@ -167,6 +239,41 @@ describe('symbolic links are never followed for metadata (issue 10, item 3)', ()
     expect(lstatSync(join(p.out, 'app.conf')).isFile()).toBe(true);
   });
 
+  it('an output directory its group may write to is warned about too', async () => {
+    const p = tmp.make(oneTemplate({}, "{ 'a.txt': 'A' }"));
+    mkdirSync(p.out);
+    chmodSync(p.out, 0o770);
+    const r = await p.tconfd(['--once']);
+    expect(r.code, r.stderr).toBe(0);
+    const warned = r.lines.filter((l) => l.level === 40 && /writable by other users/.test(l.msg));
+    expect(warned).toEqual([expect.objectContaining({ template: 'app.jsonnet', dir: p.out, mode: '0770' })]);
+    expect(warned[0]!.msg).toContain('by its group');
+  });
+
+  it.skipIf(!isRoot)('a file planted with the very bytes tconfd renders, by a user who owns the directory: replaced by tconfd\'s own, and the directory warned about', async () => {
+    const CA = '-----BEGIN CERTIFICATE-----\nMIIBpublicCAcertificateThatAnyoneCanKnow\n-----END CERTIFICATE-----\n';
+    const p = tmp.make(oneTemplate({ mode: '0644' }, `{ 'ca.pem': ${JSON.stringify(CA)} }`));
+    chmodSync(p.root, 0o755);
+    mkdirSync(p.out);
+    chownSync(p.out, 65534, 65534); // the application's directory
+    const planted = join(p.out, 'ca.pem');
+    const plant = spawnSync('/bin/sh', ['-c', 'printf "%s" "$0" > "$1"', CA, planted], { uid: 65534, gid: 65534 });
+    expect(plant.status, String(plant.stderr)).toBe(0);
+    const r = await p.tconfd(['--once']);
+    expect(r.code, r.stderr).toBe(0);
+    const st = statSync(planted);
+    const tamper = spawnSync('/bin/sh', ['-c', 'echo EVIL-CA >> "$0"', planted], { uid: 65534, gid: 65534 });
+    expect({ uid: st.uid, mode: (st.mode & 0o777).toString(8), tampered: tamper.status === 0, content: readFileSync(planted, 'utf8') }).toEqual({
+      uid: 0,
+      mode: '644',
+      tampered: false,
+      content: CA,
+    });
+    const warned = r.lines.filter((l) => l.level === 40 && /writable by other users/.test(l.msg));
+    expect(warned).toEqual([expect.objectContaining({ dir: p.out, uid: 65534 })]);
+    expect(warned[0]!.msg).toContain('owned by uid 65534');
+  });
+
   it('an output directory writable by other users is warned about, once', async () => {
     const p = tmp.make(oneTemplate({}, "{ 'a.txt': 'A', 'b.txt': 'B' }"));
     mkdirSync(p.out);
@@ -212,7 +319,7 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
 describe('directories that cannot be created (issue 10, item 8)', () => {
   it('a dir under /proc: no hang, the real cause, naming the config file, template and output path', async () => {
     const p = tmp.make(oneTemplate({ dir: '/proc/tconfd-test/out' }, "{ 'app.conf': 'x' }"));
-    const r = await p.tconfd(['--once'], { timeoutMs: 15_000 });
+    const r = await p.tconfd(['--once']);
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "app.jsonnet": output "/proc/tconfd-test/out/app.conf": creating directory /proc/tconfd-test: no such file or directory, and it cannot be created there (ENOENT)`,

@@ -4,7 +4,9 @@
  * a size limit on secrets enforced while reading, and exe commands run as an unprivileged user when tconfd is root.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, killAll, startTconfd } from '../support/tconfd.js';
@@ -66,6 +68,24 @@ describe('no secret in a child environment, a message, --check or the command li
     });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(p.out, 'seen.txt'), 'utf8')).toBe('[][][][kept]\n');
+  });
+
+  it('exe secret commands do not get the variables env: secrets read (the command and the hooks still do)', async () => {
+    const p = tmp.make({
+      'conf/app.json': {
+        'app.jsonnet': {
+          dir: '../out',
+          secrets: { 'env:str:DB_PASSWORD': 'pw', "exe:str:/bin/sh -c 'echo \"[$DB_PASSWORD][$PLAIN]\"'": 'seen' },
+          hooks: { ready: "/bin/sh -c 'echo \"[$DB_PASSWORD]\" > hook.txt'" },
+        },
+      },
+      'conf/app.jsonnet': "{ 'seen.txt': std.extVar('secrets').seen, 'pw.txt': std.extVar('secrets').pw }",
+    });
+    const r = await p.tconfd(['--once'], { env: { DB_PASSWORD: 'pw-2b9e41', PLAIN: 'kept' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'seen.txt'), 'utf8')).toBe('[][kept]\n');
+    expect(readFileSync(join(p.out, 'pw.txt'), 'utf8')).toBe('pw-2b9e41\n');
+    expect(readFileSync(join(p.root, 'hook.txt'), 'utf8')).toBe('[pw-2b9e41]\n');
   });
 
   it("a failing exe command's stderr is never shown: it may echo a secret", async () => {
@@ -147,11 +167,20 @@ describe('a size limit per secret, enforced while reading (issue 10, item 6)', (
     expect(fits.code, fits.stderr).toBe(0);
   });
 
-  it('an endless or growing source (a character device) stops at the limit', async () => {
+  it('a character device (an endless source such as /dev/zero) is refused, never read', async () => {
     const p = tmp.make(oneTemplate({ secrets: { 'file:b64:/dev/zero': 'z' } }, "{ 'z.txt': std.extVar('secrets').z }"));
-    const r = await p.tconfd(['--once', '--max-secret-size', '64KiB'], { timeoutMs: 15_000 });
+    const r = await p.tconfd(['--once', '--max-secret-size', '64KiB']);
     expect(r.code, r.stderr).toBe(1);
-    expect(reason(r)).toBe('tconfd: secret "file:b64:/dev/zero": /dev/zero is larger than the limit of 64 KiB (--max-secret-size)');
+    expect(reason(r)).toBe('tconfd: secret "file:b64:/dev/zero": /dev/zero is a character device, not a regular file (file secrets are read from regular files only)');
+  });
+
+  it('a FIFO as a file secret fails the start at once with a one-line error naming the secret (it never waits for a writer)', async () => {
+    const p = tmp.make(oneTemplate({ secrets: { 'file:str:pipe': 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    execFileSync('mkfifo', [join(p.conf, 'pipe')]);
+    const r = await p.tconfd(['--once'], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(reason(r)).toBe(`tconfd: secret "file:str:pipe": ${p.conf}/pipe is a FIFO, not a regular file (file secrets are read from regular files only)`);
+    expect(existsSync(join(p.out, 'x.txt'))).toBe(false);
   });
 
   it('exe output past the limit stops the command and is an error naming the secret', async () => {
@@ -182,5 +211,35 @@ describe('exe secret commands run unprivileged (issue 10, item 10)', () => {
     const unknown = await p.tconfd(['--once', '--exe-user', 'no-such-user']);
     expect(unknown.code).toBe(2);
     expect(reason(unknown)).toBe('tconfd: --exe-user: user "no-such-user" does not exist (not in /etc/passwd)');
+  });
+});
+
+describe('exe secret commands cannot hold tconfd up (a process group of their own)', () => {
+  // Where the command (run as nobody when the tests run as root) can write the pid of what it leaves behind.
+  const bgPidFile = (): string => join(tmpdir(), `tconfd-test-bg-${process.pid}-${Math.random().toString(36).slice(2)}.pid`);
+
+  it('a command that leaves a background process holding its output: the value is rendered at once, the process killed', async () => {
+    const p = tmp.make({});
+    const pidFile = bgPidFile();
+    p.write(oneTemplate({ secrets: { [`exe:str:/bin/sh -c 'sleep 65 & echo $! > ${pidFile}; echo value'`]: 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    const r = await p.tconfd(['--once'], { timeoutMs: 25_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'x.txt'), 'utf8')).toBe('value\n');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    rmSync(pidFile, { force: true });
+    expect(existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
+  });
+
+  it('SIGTERM while an exe secret runs at startup: tconfd ends at once (143) and kills the command and what it started', async () => {
+    const p = tmp.make({});
+    const pidFile = bgPidFile();
+    p.write(oneTemplate({ secrets: { [`exe:str:/bin/sh -c 'sleep 65 & echo $! > ${pidFile}; sleep 65'`]: 'x' } }, "{ 'x.txt': std.extVar('secrets').x }"));
+    const t = startTconfd(['-d', p.conf, '--once'], { cwd: p.root });
+    await t.waitForFile(pidFile, (c) => c.trim() !== '');
+    t.signal('SIGTERM');
+    expect(await t.waitForExit({ timeoutMs: 20_000 })).toEqual({ code: 143, signal: null });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    rmSync(pidFile, { force: true });
+    expect(existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(false);
   });
 });

@@ -73,9 +73,10 @@ describe.concurrent('exit status', () => {
     t.signal('SIGTERM');
     const exit = await t.waitForExit();
     expect(exit).toMatchObject({ code: 137, signal: null });
+    // At least the 500 ms it was given, and well before the default --kill-timeout (10 s): the option was applied.
     const took = t.exitedAt! - sentAt;
     expect(took).toBeGreaterThanOrEqual(480);
-    expect(took).toBeLessThan(5_000);
+    expect(took).toBeLessThan(9_000);
     // It got SIGTERM, did not exit by itself, and is gone.
     expect(p.recorder.events().map((e) => [e.event, e.signal])).toEqual([
       ['start', undefined],
@@ -85,7 +86,7 @@ describe.concurrent('exit status', () => {
     expect(t.logs('the command did not stop in time: SIGKILL')).toHaveLength(1);
   });
 
-  it('--restart on-failure restarts a crashing command with growing gaps; --max-restarts 2 then gives up with its status', async ({ expect }) => {
+  it('--restart on-failure restarts a crashing command after a doubling backoff; --max-restarts 2 then gives up with its status', async ({ expect }) => {
     const p = envProject();
     const t = startTconfd(['--dir', p.conf, '--restart', 'on-failure', '--max-restarts', '2'], {
       command: RECORDER_CMD,
@@ -97,12 +98,14 @@ describe.concurrent('exit status', () => {
     const pids = starts.map((s) => s.pid);
     expect(new Set(pids).size).toBe(3); // the first start and two restarts, each a new process
     for (const s of starts) expect(s.config).toBe('greeting=hi\n');
-    expect(p.recorder.events().filter((e) => e.event === 'exit').map((e) => e.code)).toEqual([3, 3, 3]);
-    // Backoff: ~1 s before the first restart, ~2 s before the second.
-    const gap1 = starts[1]!.t - starts[0]!.t;
-    const gap2 = starts[2]!.t - starts[1]!.t;
-    expect(gap1).toBeGreaterThanOrEqual(1_000);
-    expect(gap2).toBeGreaterThan(gap1 + 500);
+    const exits = p.recorder.events().filter((e) => e.event === 'exit');
+    expect(exits.map((e) => e.code)).toEqual([3, 3, 3]);
+    // The backoff tconfd applies by default: 1 s before the first restart, then doubled (the policy itself is tested
+    // with a fake clock in test/supervisor/child.test.ts). Each restart came at least that long after the crash: a
+    // lower bound holds however loaded the machine is (an upper bound would not).
+    const delays = t.logs(/^command exited with code 3: restarting$/).map((l) => l['delayMs']);
+    expect(delays).toEqual([1_000, 2_000]);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]!.t - exits[i - 1]!.t).toBeGreaterThanOrEqual((delays[i - 1] as number) - 5);
     expect(t.logs('the command keeps exiting: giving up')).toHaveLength(1);
   });
 

@@ -81,7 +81,6 @@ describe.concurrent('startup', () => {
     const rendered = t.logs('template rendered')[0];
     expect(rendered).toBeDefined();
     expect(firstDataAt!).toBeGreaterThanOrEqual(rendered!.time);
-    expect(firstDataAt! - rendered!.time).toBeLessThan(2_000);
 
     // A later re-render (the command gets SIGHUP) writes nothing more.
     await p.recorder.waitForStart();

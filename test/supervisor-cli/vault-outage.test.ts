@@ -3,7 +3,9 @@
  * /readyz turns 503 (naming the secret) once a lease could not be renewed or replaced before it expired, while
  * /healthz stays 200 and /metrics shows the expiry and the renewals.
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startVaultStandin, type VaultStandin } from '../vault/standin/index.js';
 import { createDbRole, enableDatabase, enableKv2, putKv2 } from '../vault/setup.js';
@@ -58,14 +60,13 @@ describe.concurrent('Vault outage', () => {
 
     await vault.goDown();
     const downAt = Date.now();
-    await sleep(3_000);
+    // tconfd notices the outage (a failed read logged at warn level or above)...
+    await t.waitForLog((l) => l.level >= 40 && l.time >= downAt && JSON.stringify(l).includes('secret/data/outage/kv'));
+    // ...Vault stays down for at least 3 s of failed re-reads...
+    await sleep(Math.max(0, downAt + 3_000 - Date.now()));
     await vault.comeBack();
     const backAt = Date.now();
-    // tconfd noticed the outage (a failed read logged at warn level or above)...
-    expect(
-      t.lines.some((l) => l.level >= 40 && l.time >= downAt && l.time < backAt && JSON.stringify(l).includes('secret/data/outage/kv')),
-    ).toBe(true);
-    // ...and reads again once Vault is back.
+    // ...and tconfd reads again once Vault is back.
     await waitFor('a successful read after Vault came back', () =>
       vault.requests.some((r) => r.path === 'secret/data/outage/kv' && r.status === 200 && r.at >= backAt),
     );
@@ -80,7 +81,8 @@ describe.concurrent('Vault outage', () => {
   it('/readyz turns 503 naming the secret when its lease cannot be renewed or replaced; /healthz stays 200; /metrics', async ({ expect }) => {
     const vault = await standin();
     await enableDatabase(vault);
-    await createDbRole(vault, { name: 'short', defaultTtl: 3, maxTtl: 600 });
+    // 10 s: kept renewed while Vault is there even on a busy machine, and run out soon after it is gone.
+    await createDbRole(vault, { name: 'short', defaultTtl: 10, maxTtl: 600 });
     const p = recorderProject(tmp.make(), { secrets: { 'vault:app:database/creds/short': 'db' }, content: "'user=' + s.db.username + '\\n'" });
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -93,7 +95,7 @@ describe.concurrent('Vault outage', () => {
     expect(await httpGet(`${base}/readyz`)).toEqual({ status: 200, body: 'ready\n' });
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
 
-    // The lease (TTL 3 s) is renewed while Vault is there.
+    // The lease (TTL 10 s) is renewed while Vault is there.
     const renewed = await waitFor('a lease renewal counted in /metrics', async () => {
       const m = (await httpGet(`${base}/metrics`)).body;
       const n = sample(m, 'tconfd_lease_renewals_total', '{secret="db"}');
@@ -101,7 +103,7 @@ describe.concurrent('Vault outage', () => {
     });
     const expiry = sample(renewed, 'tconfd_secret_expiry_seconds', '{secret="db"}');
     expect(expiry).toBeGreaterThan(0);
-    expect(expiry).toBeLessThanOrEqual(3);
+    expect(expiry).toBeLessThanOrEqual(10);
     expect(sample(renewed, 'tconfd_ready')).toBe(1);
 
     // Vault goes away: no renewal, no new credentials; the lease runs out.
@@ -111,7 +113,8 @@ describe.concurrent('Vault outage', () => {
       const r = await httpGet(`${base}/readyz`);
       return r.status === 503 ? r : undefined;
     });
-    expect(Date.now() - downAt).toBeLessThan(5_000);
+    // Once the lease (10 s) ran out; not long after (a generous bound: this machine may be busy).
+    expect(Date.now() - downAt).toBeLessThan(30_000);
     expect(notReady.body).toMatch(/^secret "db" (not valid|expired)\n$/);
     expect((await httpGet(`${base}/healthz`)).status).toBe(200);
     const m = (await httpGet(`${base}/metrics`)).body;
@@ -129,10 +132,17 @@ describe.concurrent('Vault outage', () => {
     await vault.comeBack();
     await waitFor('/readyz 200 again after Vault came back', async () => (await httpGet(`${base}/readyz`)).status === 200);
     expect(readFileSync(p.output, 'utf8')).not.toBe(`user=${user}\n`);
-    // Stops promptly, scrapers' keep-alive connections notwithstanding.
-    const stopAt = Date.now();
-    const exit = await t.stop();
-    expect(exit.code).toBe(0);
-    expect(t.exitedAt! - stopAt).toBeLessThan(3_000);
+    // Stops, whatever scrapers hold open: here a request that never ends (its headers unfinished). Closing the health
+    // server waits for no connection: without that, this one would hold tconfd for the server's headersTimeout (60 s),
+    // past stop()'s deadline.
+    const stuck = connect(port, '127.0.0.1');
+    await once(stuck, 'connect');
+    stuck.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    stuck.on('error', () => undefined);
+    try {
+      expect((await t.stop()).code).toBe(0);
+    } finally {
+      stuck.destroy();
+    }
   });
 });

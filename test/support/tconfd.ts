@@ -11,7 +11,7 @@
  *
  * A process's stderr is read incrementally: each complete line that is JSON is a log line (pino: level 10 trace ..
  * 60 fatal, time, msg), every other line is kept in `plain` (e.g. `tconfd: <reason>` before a failed exit). Waits
- * (waitForLog, waitForOutput, waitForFile, waitForExit, stop) have generous deadlines (30 s by default, see
+ * (waitForLog, waitForOutput, waitForFile, waitForExit, stop) have generous deadlines (60 s by default, see
  * wait.ts), fail early when the process has exited, and throw with the tail of its output. The exit is taken at
  * 'close' (the process has exited AND its stdout/stderr are closed), so that every byte it wrote is there when a test
  * looks; if a process it started keeps those pipes open after it exited, the wait fails saying so.

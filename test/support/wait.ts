@@ -6,8 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** Default deadline of every wait (30 s): generous on a loaded machine, and still a bound on a hang. */
-export const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * Default deadline of every wait (60 s): generous on a loaded machine (on a 2-core machine at load 12, rendering a
+ * one-line template took 4 s and starting a Node.js child 4.7 s), and still a bound on a hang.
+ */
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Poll interval of waitFor (ms). */
 export const POLL_INTERVAL_MS = 25;

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,32 @@ describe('kubernetes auth', () => {
       `the service-account token file ${empty} is empty`,
     );
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('a token file that is a FIFO, a device or oversized is refused at once, naming the file (no wait for a writer)', async () => {
+    const fifo = join(dir, 'token-fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(new JwtAuth({ client, tokenFile: fifo }).login('peer')).rejects.toThrow(
+      `cannot read the service-account token file ${fifo}: is a FIFO, not a regular file`,
+    );
+    await expect(new TokenAuth({ client, tokenFile: '/dev/zero' }).login('peer')).rejects.toThrow(
+      'cannot read the Vault token file /dev/zero: is a character device, not a regular file',
+    );
+    const big = file('big-token', 'x'.repeat(65 * 1024));
+    await expect(new JwtAuth({ client, kind: 'jwt', tokenFile: big }).login('peer')).rejects.toThrow(
+      `cannot read the JWT file ${big}: is larger than the limit of 64 KiB`,
+    );
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('a projected service-account token is a chain of symbolic links (token -> ..data/token): it is read', async () => {
+    const sa = join(dir, 'serviceaccount');
+    mkdirSync(join(sa, '..2025_06_01_00_00_00.1'), { recursive: true });
+    writeFileSync(join(sa, '..2025_06_01_00_00_00.1', 'token'), 'projected-jwt\n');
+    symlinkSync('..2025_06_01_00_00_00.1', join(sa, '..data'));
+    symlinkSync('..data/token', join(sa, 'token'));
+    await new JwtAuth({ client, tokenFile: join(sa, 'token') }).login('peer');
+    expect((server.requests[0]!.json as { jwt: string }).jwt).toBe('projected-jwt');
   });
 
   it('a refused login names the role and the login path, never the JWT', async () => {

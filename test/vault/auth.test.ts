@@ -108,8 +108,9 @@ describe('jwt auth on a custom mount', () => {
   it('renew-self is capped at token_max_ttl with Vault’s warning, and the token then expires', async () => {
     const t = await login(target, 'jwt-ci', { role: 'deploy', jwt: await ciJwt() });
     const r = await call(target, 'POST', 'auth/token/renew-self', { increment: 60 }, t.token);
+    // What is left of the 4 s token_max_ttl, in whole seconds (less if the machine is slow between login and renew).
     const capped: number = r.body.auth.lease_duration;
-    expect(capped).toBeGreaterThanOrEqual(3);
+    expect(capped).toBeGreaterThanOrEqual(1);
     expect(capped).toBeLessThanOrEqual(4);
     expect(r.body.warnings).toEqual([
       `TTL of "1m" exceeded the effective max_ttl of "${capped}s"; TTL value is capped accordingly`,
@@ -186,12 +187,12 @@ describe('approle', () => {
 
 describe('token store', () => {
   it('caps renewals at explicit_max_ttl and expires the token for real', async () => {
-    const t = await createToken(target, { policies: ['peer-read'], ttl: 1, explicit_max_ttl: 3 });
+    const t = await createToken(target, { policies: ['peer-read'], ttl: 2, explicit_max_ttl: 3 });
     const self = await call(target, 'GET', 'auth/token/lookup-self', undefined, t.token);
-    expect(self.body.data).toMatchObject({ creation_ttl: 1, explicit_max_ttl: 3, renewable: true, orphan: false });
+    expect(self.body.data).toMatchObject({ creation_ttl: 2, explicit_max_ttl: 3, renewable: true, orphan: false });
     const r = await call(target, 'POST', 'auth/token/renew-self', { increment: 3600 }, t.token);
     expect(r.body.auth.lease_duration).toBeLessThanOrEqual(3);
-    expect(r.body.warnings[0]).toMatch(/^TTL of "1h" exceeded the effective max_ttl of "[23]s"; TTL value is capped accordingly$/);
+    expect(r.body.warnings[0]).toMatch(/^TTL of "1h" exceeded the effective max_ttl of "[1-3]s"; TTL value is capped accordingly$/);
     await sleep(r.body.auth.lease_duration * 1000 + 300);
     expect((await api('GET', 'auth/token/lookup-self', undefined, t.token)).status).toBe(403);
   });

@@ -133,7 +133,7 @@ beforeAll(async () => {
   );
   standin = await startVaultStandin();
   await call(standin, 'POST', 'sys/mounts/database', { type: 'database' });
-}, 90_000);
+});
 
 afterAll(async () => {
   await standin?.stop();

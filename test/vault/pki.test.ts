@@ -55,7 +55,9 @@ describe('pki', () => {
     expect(cert.checkIssued(ca)).toBe(true);
     expect(cert.ca).toBe(false);
     expect(cert.subject).toBe('CN=svc.peer.test');
-    expect(cert.subjectAltName).toBe('DNS:svc.peer.test, DNS:a.peer.test, DNS:b.peer.test, IP Address:127.0.0.1');
+    // Vault sorts the DNS names (the common name among them, not first), then the IP SANs (recorded on 1.8; current
+    // Vault does the same).
+    expect(cert.subjectAltName).toBe('DNS:a.peer.test, DNS:b.peer.test, DNS:svc.peer.test, IP Address:127.0.0.1');
     const notBefore = Date.parse(cert.validFrom);
     const notAfter = Date.parse(cert.validTo);
     // NotBefore is 30 s in the past; NotAfter is issue time + ttl (second precision).
@@ -71,7 +73,7 @@ describe('pki', () => {
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
   });
 
-  it('refuses names the role does not allow, and caps the TTL at max_ttl with a warning', async () => {
+  it('refuses names the role does not allow, and caps the TTL at max_ttl', async () => {
     expect(await api('POST', 'pki/issue/peer', { common_name: 'evil.example.com' })).toEqual({
       status: 400,
       body: { errors: ['common name evil.example.com not allowed by this role'] },
@@ -85,7 +87,10 @@ describe('pki', () => {
       body: { errors: ['subject alternate name x.other.test not allowed by this role'] },
     });
     const capped = await call(target, 'POST', 'pki/issue/peer', { common_name: 'x.peer.test', ttl: '100h' });
-    expect(capped.body.warnings).toEqual(['TTL "100h0m0s" is longer than permitted maxTTL "72h0m0s", so maxTTL is being used']);
+    // Vault 1.8 caps silently: warnings null (recorded; the stand-in answers so). Later versions add a warning.
+    expect([null, ['TTL "100h0m0s" is longer than permitted maxTTL "72h0m0s", so maxTTL is being used']]).toContainEqual(
+      capped.body.warnings,
+    );
     const cert = new X509Certificate(capped.body.data.certificate);
     expect(Date.parse(cert.validTo) - Date.parse(cert.validFrom) - 30_000).toBe(72 * 3600 * 1000);
   });
@@ -94,7 +99,9 @@ describe('pki', () => {
     const res = await call(target, 'POST', 'pki/issue/leased', { common_name: 'peer.test' });
     expect(res.body.lease_id).toMatch(/^pki\/issue\/leased\/[A-Za-z0-9]{24}$/);
     expect(res.body.renewable).toBe(false);
-    expect(res.body.lease_duration).toBe(1800);
+    // The role's ttl (30 m), counted by Vault from the issue time: a second may pass before it answers.
+    expect(res.body.lease_duration).toBeGreaterThanOrEqual(1799);
+    expect(res.body.lease_duration).toBeLessThanOrEqual(1800);
     expect(await api('PUT', 'sys/leases/renew', { lease_id: res.body.lease_id })).toEqual({
       status: 400,
       body: { errors: ['lease is not renewable'] },

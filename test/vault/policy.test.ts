@@ -96,10 +96,10 @@ describe('policies', () => {
     const bad = await api('PUT', 'sys/policies/acl/broken', { policy: 'path "x" { capabilities = ["read" }' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0]).toMatch(/^failed to parse policy/);
-    expect(await api('DELETE', 'sys/policies/acl/default')).toEqual({
-      status: 400,
-      body: { errors: ['cannot delete "default" policy'] },
-    });
+    // Vault's words (recorded): no quotes for default, quotes for root.
+    expect(await api('DELETE', 'sys/policies/acl/default')).toEqual({ status: 400, body: { errors: ['cannot delete default policy'] } });
+    expect(await api('DELETE', 'sys/policy/default')).toEqual({ status: 400, body: { errors: ['cannot delete default policy'] } });
+    expect(await api('DELETE', 'sys/policies/acl/root')).toEqual({ status: 400, body: { errors: ['cannot delete "root" policy'] } });
   });
 
   it('a child token cannot get policies its parent lacks', async () => {

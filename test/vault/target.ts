@@ -3,6 +3,11 @@
  * Set TCONFD_VAULT_TARGET=standin (or =real) to force one. Tests configure either one through the same HTTP API
  * (see setup.ts); tests that need stand-in-only controls use requireStandin(), which skips them visibly against a
  * real Vault.
+ *
+ * TCONFD_VAULT_TARGET=opaque runs the stand-in as if it were a real Vault: kind 'real' (database roles on a
+ * throwaway PostgreSQL cluster) and no inside view (`standin` undefined, requireStandin() skips). Without a vault
+ * binary, it shows which tests would touch the stand-in's controls against a real Vault; it says nothing about
+ * where a real Vault answers differently (test/vault/README.md lists that).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -21,7 +26,7 @@ export interface VaultTarget {
 }
 
 export interface VaultTargetOptions {
-  /** Default: TCONFD_VAULT_TARGET, else `real` when `vault` is on PATH, else `standin`. */
+  /** Default: TCONFD_VAULT_TARGET, else `real` when `vault` is on PATH, else `standin` (`opaque`: see above). */
   kind?: 'standin' | 'real';
   rootToken?: string;
   /** How long to wait for a real Vault's sys/health (default 20 s). */
@@ -128,6 +133,7 @@ export async function startVaultTarget(opts: VaultTargetOptions = {}): Promise<V
   if (wanted === 'real' && !binary) throw new Error('a real Vault was asked for but there is no `vault` binary on PATH');
   if (binary && wanted !== 'standin') return startRealVault(binary, rootToken, opts.startTimeoutMs ?? 20_000);
   const standin = await startVaultStandin({ rootToken });
+  if (opts.kind === undefined && env === 'opaque') return { kind: 'real', addr: standin.addr, rootToken, stop: () => standin.stop() };
   return { kind: 'standin', addr: standin.addr, rootToken, standin, stop: () => standin.stop() };
 }
 

@@ -9,7 +9,7 @@
  * all slices of an evaluation (checked every few thousand steps inside the evaluator), the depth limit every call.
  * Parsed and compiled files are cached by path and content (an Engine is shared by evaluations).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { MAX_CONFIG_FILE_BYTES, readRegularFileSync, ReadFileError } from '../../read-file.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { monotonicMs } from '../../clock.js';
 import type { Node } from './ast.js';
@@ -93,9 +93,8 @@ export function precompile(path: string, jpaths: readonly string[], engine: Engi
     seen.add(name);
     let text: string;
     try {
-      // a regular file only: reading a FIFO would wait for a writer
-      if (!statSync(resolve(name)).isFile()) return false;
-      text = readFileSync(resolve(name), 'utf8');
+      // as the evaluation reads it: a regular file only (reading a FIFO would wait for a writer), bounded
+      text = readRegularFileSync(resolve(name), MAX_CONFIG_FILE_BYTES).toString('utf8');
     } catch {
       return false;
     }
@@ -207,9 +206,9 @@ export class Evaluation implements Importer {
   private load(path: string): Value {
     let text: string;
     try {
-      text = readFileSync(this.abs(path), 'utf8');
+      text = readRegularFileSync(this.abs(path), MAX_CONFIG_FILE_BYTES).toString('utf8');
     } catch (err) {
-      throw new RuntimeError(`couldn't open ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new RuntimeError(`couldn't open ${path}: ${err instanceof ReadFileError ? err.reason : 'error'}`);
     }
     const f = this.engine.compile(path, text);
     const th = new Thunk(f.code, [undefined, stdFor(path)]);
@@ -235,8 +234,12 @@ export class Evaluation implements Importer {
       }
       let bytes: Buffer;
       try {
-        bytes = readFileSync(key);
-      } catch {
+        bytes = readRegularFileSync(key, MAX_CONFIG_FILE_BYTES);
+      } catch (err) {
+        // Not there (or not readable): the next candidate. A FIFO, a device or a huge file is refused, never read.
+        if (err instanceof ReadFileError && (err.code === 'ENOTREG' || err.code === 'EFBIG')) {
+          throw new RuntimeError(`couldn't open import ${quoteString(path)}: ${file} ${err.reason}`, loc);
+        }
         continue;
       }
       if (kind === 'importbin') {

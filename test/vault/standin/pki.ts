@@ -13,7 +13,6 @@ import {
   VaultError,
   badRequest,
   globMatch,
-  goDuration,
   parseBool,
   parseDurationSeconds,
   parseInteger,
@@ -168,13 +167,9 @@ export class PkiBackend implements Backend {
         'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
       );
     }
-    const warnings: string[] = [];
     const { sysDefault, sysMax } = this.core.mountTtls(req.mount);
-    let ttl = parseDurationSeconds(d['ttl'], 'ttl') || sysDefault;
-    if (ttl > sysMax) {
-      warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(sysMax)}", so maxTTL is being used`);
-      ttl = sysMax;
-    }
+    // Vault 1.8 caps a TTL above the max silently (warnings null); later versions add a warning.
+    const ttl = Math.min(parseDurationSeconds(d['ttl'], 'ttl') || sysDefault, sysMax);
     const keyType = String(d['key_type'] ?? 'rsa');
     let key: KeyObject;
     if (keyType === 'ec') key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -220,7 +215,7 @@ export class PkiBackend implements Backend {
       data['private_key_type'] = keyType;
     }
     data['serial_number'] = serialHex(serial);
-    return warnings.length ? { data, warnings } : { data };
+    return { data };
   }
 
   private exportKey(key: KeyObject): string {
@@ -328,14 +323,10 @@ export class PkiBackend implements Backend {
       }
       if (!isIP(ip)) throw badRequest(`the value "${ip}" is not a valid IP address`);
     }
-    const warnings: string[] = [];
     const { sysDefault, sysMax } = this.core.mountTtls(req.mount);
-    let ttl = parseDurationSeconds(d['ttl'], 'ttl') || role.ttl || sysDefault;
-    const maxTtl = role.maxTtl || sysMax;
-    if (ttl > maxTtl) {
-      warnings.push(`TTL "${goDuration(ttl)}" is longer than permitted maxTTL "${goDuration(maxTtl)}", so maxTTL is being used`);
-      ttl = maxTtl;
-    }
+    // As Vault 1.8 (recorded, pki-issue-ttl-over-max.json): a TTL above max_ttl is capped silently, warnings null.
+    // (Vault 1.12 and later add `TTL "…" is longer than permitted maxTTL "…", so maxTTL is being used`.)
+    const ttl = Math.min(parseDurationSeconds(d['ttl'], 'ttl') || role.ttl || sysDefault, role.maxTtl || sysMax);
     const now = Date.now();
     const notAfter = new Date(now + ttl * 1000);
     if (notAfter.getTime() > ca.notAfter.getTime()) {
@@ -345,7 +336,9 @@ export class PkiBackend implements Backend {
     }
     const key = role.keyType === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : await takeRsaKey();
     const serial = newSerial();
-    const dnsNames = [...new Set([cn, ...altNames])].filter((n) => !isIP(n) && !n.includes('@'));
+    // As Vault (strutil.RemoveDuplicates): the common name and alt_names, deduplicated and sorted; the common name
+    // is not necessarily first (recorded: DNS:a…, DNS:b…, DNS:svc…, then the IP SANs in the order given).
+    const dnsNames = [...new Set([cn, ...altNames])].filter((n) => !isIP(n) && !n.includes('@')).sort();
     const der = buildCertificate({
       serial,
       subjectCN: cn,
@@ -374,7 +367,6 @@ export class PkiBackend implements Backend {
         serial_number: serialStr,
       },
     };
-    if (warnings.length) resp.warnings = warnings;
     if (role.generateLease) {
       resp.secret = { ttl, maxTtl: ttl, renewable: false, internal: { serial_number: serialStr } };
     }

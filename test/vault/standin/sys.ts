@@ -183,7 +183,9 @@ export class SysBackend implements Backend {
         return undefined;
       }
       if (op === 'delete') {
-        if (name === 'root' || name === 'default') throw badRequest(`cannot delete "${name}" policy`);
+        // Vault's own words, recorded: `cannot delete default policy` (no quotes), but `cannot delete "root" policy`.
+        if (name === 'default') throw badRequest('cannot delete default policy');
+        if (name === 'root') throw badRequest('cannot delete "root" policy');
         core.policies.delete(name);
         return undefined;
       }
