@@ -4,7 +4,7 @@
  * run (thread pool size, V8 flags, signals, main). Run as `node --snapshot-blob B dist/cli.js ARGS...`.
  */
 import * as v8 from 'node:v8';
-import { main } from '../src/main.js';
+import { main, processIO } from '../src/main.js';
 import { Lifecycle } from '../src/runtime/lifecycle.js';
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
@@ -15,17 +15,7 @@ v8.startupSnapshot.setDeserializeMainFunction(() => {
   const lifecycle = Lifecycle.install(process);
   const env = { ...process.env };
   if (added) delete env.UV_THREADPOOL_SIZE;
-  void main(process.argv.slice(2), {
-    get stdout() {
-      return process.stdout;
-    },
-    get stderr() {
-      return process.stderr;
-    },
-    stderrIsFd2: true,
-    env,
-    lifecycle,
-  }).then((code) => {
+  void main(process.argv.slice(2), processIO({ env, lifecycle })).then((code) => {
     process.exitCode = code;
     setTimeout(() => process.exit(), 3_000).unref();
   });

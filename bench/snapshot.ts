@@ -18,6 +18,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+// @ts-expect-error: a plain .mjs module without types
+import { BUNDLE_OPTIONS } from '../scripts/bundle-options.mjs';
 
 const rounds = Number(process.argv[2] ?? 10);
 const median = (xs: readonly number[]): number => {
@@ -32,15 +34,9 @@ const work = mkdtempSync(join(resolve('.tmp'), 'bench-snapshot-'));
 const bundle = join(work, 'snapshot-entry.cjs');
 const blob = join(work, 'tconfd.blob');
 await build({
+  ...BUNDLE_OPTIONS,
   entryPoints: ['bench/snapshot-entry.ts'],
   outfile: bundle,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  charset: 'ascii',
   define: { 'import.meta.url': '__tconfd_import_meta_url', __TCONFD_BUNDLE_REQUIRE__: 'require' },
   banner: { js: `const __tconfd_import_meta_url = ${JSON.stringify(`file://${resolve('dist/tconfd.cjs')}`)};` },
   alias: { 'string-width': './scripts/shims/string-width.mjs', 'thread-stream': './scripts/shims/thread-stream.cjs', undici: './scripts/shims/undici.cjs' },

@@ -13,6 +13,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSyn
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BUNDLE_OPTIONS } from './bundle-options.mjs';
 
 // `--prepare`: npm's prepare script, so that `npm ci` in a clone builds dist/ (and `npx tconfd` works at once).
 // `npm pack` and `npm publish` run prepack (which builds) and then prepare: build once.
@@ -65,15 +66,7 @@ const CHUNKS = {
 };
 
 const common = {
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  // Whitespace and comments out, identifiers kept (readable stack traces); ASCII only, so that V8 keeps the source
-  // as a one-byte string (half the memory of a two-byte one).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  charset: 'ascii',
+  ...BUNDLE_OPTIONS,
   legalComments: 'external',
   metafile: true,
   // Not linked from the bundle (no sourceMappingURL comment) and moved out of dist/ below: ~3.5 MB the package does

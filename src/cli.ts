@@ -30,21 +30,7 @@ const finish = async (code: number): Promise<void> => {
 };
 
 import('./main.js')
-  .then(({ main }) =>
-    main(process.argv.slice(2), {
-      // made when first used: most runs write nothing on stdout, and log to fd 2 directly
-      get stdout() {
-        return process.stdout;
-      },
-      get stderr() {
-        return process.stderr;
-      },
-      stderrIsFd2: true,
-      env,
-      lifecycle,
-      setCommandLine,
-    }),
-  )
+  .then(({ main, processIO }) => main(process.argv.slice(2), processIO({ env, lifecycle, setCommandLine })))
   .then(
     (code) => finish(code),
     (err: unknown) => {

@@ -44,6 +44,20 @@ export interface MainIO {
   readonly stderrIsFd2?: boolean;
 }
 
+/** The real process's MainIO: stdout and stderr made when first used (most runs write nothing on stdout, and log to fd 2 directly). */
+export function processIO(rest: Pick<MainIO, 'env' | 'lifecycle' | 'setCommandLine'>): MainIO {
+  return {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    stderrIsFd2: true,
+    ...rest,
+  };
+}
+
 /** A failure that ends tconfd with one line on stderr. */
 class Exit extends Error {
   constructor(
