@@ -274,8 +274,12 @@ export class Renderer {
   }
 
   private async checkConfinement(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<void> {
+    const checked = new Set<string>(); // the check depends on the directory only
     for (const f of files) {
       if (f.within === undefined) continue;
+      const key = `${f.within}\0${dirname(f.path)}`;
+      if (checked.has(key)) continue;
+      checked.add(key);
       try {
         await assertWithin(f.within, f.path);
       } catch (err) {
@@ -301,6 +305,10 @@ export class Renderer {
   private async sweep(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
     if (this.swept.has(f.path)) return;
     const dir = (await dirs.open(dirname(f.path), f.within, true))!;
+    if (dir.created) {
+      this.swept.add(f.path); // a directory this batch made holds nothing of an earlier tconfd
+      return;
+    }
     const { removed, pending } = await removeStaleTemps(dir, basename(f.path));
     if (pending === 0) this.swept.add(f.path);
     if (removed > 0) {

@@ -130,6 +130,8 @@ export class Dir {
     /** Its path, for messages. */
     readonly path: string,
     readonly fh: FileHandle | undefined,
+    /** Made by this batch of writes: it holds no temporary file of an earlier tconfd. */
+    readonly created = false,
   ) {}
 
   /** A path that names `name` in this very directory, whatever happened to its path since it was opened. */
@@ -143,7 +145,8 @@ export class Dir {
         await this.fh.sync();
         return;
       }
-      const fh = await open(this.path, 'r');
+      // by path (no descriptor): never opened unless it is a directory, never waiting on a FIFO swapped in
+      const fh = await open(this.path, DIR_FLAGS | constants.O_NONBLOCK);
       try {
         await fh.sync();
       } finally {
@@ -179,7 +182,10 @@ export class Dirs {
 
   open(dir: string, within: string | undefined, create: boolean): Promise<Dir | undefined> {
     const key = `${within ?? ''}\0${dir}\0${create}`;
-    let p = this.#open.get(key);
+    // a directory opened (or made) for writing is the one a look without creating finds
+    let p = create ? undefined : this.#open.get(`${within ?? ''}\0${dir}\0true`);
+    if (p !== undefined) return p;
+    p = this.#open.get(key);
     if (p === undefined) {
       p = inThreadPool(() => openDir(dir, within, create, this));
       this.#open.set(key, p);
@@ -190,7 +196,8 @@ export class Dirs {
 
   /** `dir`'s new entries reach the disk at the next flush(). `held`: the descriptor is this object's to close. */
   syncLater(dir: Dir, held = false): void {
-    if (!this.#unsynced.has(dir.path)) this.#unsynced.set(dir.path, dir);
+    const known = this.#unsynced.get(dir.path);
+    if (known === undefined || (known.fh === undefined && dir.fh !== undefined)) this.#unsynced.set(dir.path, dir);
     if (held) this.#held.push(dir);
   }
 
@@ -214,14 +221,27 @@ export class Dirs {
 async function openDir(dir: string, within: string | undefined, create: boolean, dirs: Dirs): Promise<Dir | undefined> {
   const root = within ?? dir;
   if (!isInside(root, dir)) throw new EscapeError(`${dir} is outside ${root}`);
-  if (create) for (const made of await ensureDir(root)) dirs.syncLater(new Dir(dirname(made), undefined));
-  else if (!(await stat(root).then((s) => s.isDirectory(), () => false))) return undefined;
+  let created = false;
+  if (create) {
+    for (const made of await ensureDir(root)) {
+      dirs.syncLater(new Dir(dirname(made), undefined));
+      created ||= made === root;
+    }
+  } else if (!(await stat(root).then((s) => s.isDirectory(), () => false))) {
+    return undefined;
+  }
   if (!DIRECTORY_DESCRIPTORS) {
     // Checked by path right before writing: a swap between this check and the rename is not detected.
-    if (create) for (const made of await ensureDir(dir)) dirs.syncLater(new Dir(dirname(made), undefined));
-    else if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
+    if (create) {
+      for (const made of await ensureDir(dir)) {
+        dirs.syncLater(new Dir(dirname(made), undefined));
+        created ||= made === dir;
+      }
+    } else if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      return undefined;
+    }
     if (within !== undefined) await assertWithin(within, join(dir, 'x'));
-    return new Dir(dir, undefined);
+    return new Dir(dir, undefined, created);
   }
   let cur: FileHandle;
   try {
@@ -239,13 +259,14 @@ async function openDir(dir: string, within: string | undefined, create: boolean,
       else await cur.close();
       if (next === undefined) return undefined;
       cur = next.fh;
+      created = next.created;
       curPath = join(curPath, part);
     }
   } catch (err) {
     await cur.close().catch(() => undefined);
     throw err;
   }
-  return new Dir(dir, cur);
+  return new Dir(dir, cur, created);
 }
 
 /**
