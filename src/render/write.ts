@@ -221,25 +221,12 @@ export class Dirs {
 async function openDir(dir: string, within: string | undefined, create: boolean, dirs: Dirs): Promise<Dir | undefined> {
   const root = within ?? dir;
   if (!isInside(root, dir)) throw new EscapeError(`${dir} is outside ${root}`);
-  let created = false;
-  if (create) {
-    for (const made of await ensureDir(root)) {
-      dirs.syncLater(new Dir(dirname(made), undefined));
-      created ||= made === root;
-    }
-  } else if (!(await stat(root).then((s) => s.isDirectory(), () => false))) {
-    return undefined;
-  }
+  let created = await byPath(root, create, dirs);
+  if (created === undefined) return undefined;
   if (!DIRECTORY_DESCRIPTORS) {
     // Checked by path right before writing: a swap between this check and the rename is not detected.
-    if (create) {
-      for (const made of await ensureDir(dir)) {
-        dirs.syncLater(new Dir(dirname(made), undefined));
-        created ||= made === dir;
-      }
-    } else if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-      return undefined;
-    }
+    created = await byPath(dir, create, dirs);
+    if (created === undefined) return undefined;
     if (within !== undefined) await assertWithin(within, join(dir, 'x'));
     return new Dir(dir, undefined, created);
   }
@@ -267,6 +254,17 @@ async function openDir(dir: string, within: string | undefined, create: boolean,
     throw err;
   }
   return new Dir(dir, cur, created);
+}
+
+/**
+ * A directory reached by path: made (with its missing parents, whose own parents dirs fsyncs) when `create`, then
+ * whether this call made it; undefined when it is not there (or not a directory) and not `create`.
+ */
+async function byPath(dir: string, create: boolean, dirs: Dirs): Promise<boolean | undefined> {
+  if (!create) return (await stat(dir).then((s) => s.isDirectory(), () => false)) ? false : undefined;
+  const made = await ensureDir(dir);
+  for (const m of made) dirs.syncLater(new Dir(dirname(m), undefined));
+  return made.includes(dir);
 }
 
 /**
