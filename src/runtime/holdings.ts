@@ -104,12 +104,10 @@ export function holdVault(opts: VaultHoldingsOptions): void {
       {
         name,
         acquire: async ({ signal }) => tokenGrant(await session.replaceToken(role, handle.current().value.token, signal)),
-        ...(grant.renewable
-          ? {
-              renew: (g, { signal, incrementSec, deadline }) =>
-                session.renewToken(g.value.token, incrementSec, { signal, ...(deadline !== undefined ? { deadline } : {}) }),
-            }
-          : {}),
+        // Whatever the first token was: a token given later (a token file rewritten) may be renewable. The scheduler
+        // renews only grants that say they are renewable.
+        renew: (g, { signal, incrementSec, deadline }) =>
+          session.renewToken(g.value.token, incrementSec, { signal, ...(deadline !== undefined ? { deadline } : {}) }),
         ...(grant.byLogin ? { release: (g, signal) => session.releaseToken(g.value.token, signal) } : {}),
         // Only once the leases of the previous token are obtained again is that token released (after the grace). The
         // same token again (token auth reads the token it was given once more): its leases are fine.

@@ -106,6 +106,8 @@ export class VaultSession {
   #exiting = false;
   /** "operation role" pairs whose refusal was said (once per role). */
   readonly #said = new Set<string>();
+  /** Tokens said to expire within seconds without renewal (once each). */
+  readonly #saidExpiring = new WeakSet<TokenRecord>();
   #recorded = 0;
   #revoked = { leases: 0, tokens: 0 };
 
@@ -195,8 +197,12 @@ export class VaultSession {
   async renewToken(token: string, incrementSec: number, opts: { signal?: AbortSignal; deadline?: number } = {}): Promise<Renewal> {
     const rec = this.ledger.findToken(token);
     if (rec?.denied.has('renew-self') === true) return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
+    // A token tconfd did not log in for is renewed by its own TTL (no increment, as `vault token renew`): what it had
+    // left when tconfd looked it up is no measure of it (a token given in its last second would be renewed by a
+    // second at a time, for ever).
+    const increment = rec !== undefined && !rec.grant.byLogin ? undefined : incrementSec;
     try {
-      const r = await this.#client.renewSelf(token, incrementSec, opts.signal, opts.deadline);
+      const r = await this.#client.renewSelf(token, increment, opts.signal, opts.deadline);
       if (rec !== undefined) rec.grant = { ...rec.grant, durationSec: r.durationSec, obtainedAt: r.sentAt };
       return r;
     } catch (err) {
@@ -204,9 +210,16 @@ export class VaultSession {
       const check = await this.#check(rec);
       if (check.state === 'dead') throw err;
       if (check.state === 'unknown') throw unknownAfter(err, check.err);
-      this.#denied(rec, 'renew-self', 'the Vault token cannot be renewed: it is replaced (a new login) before it expires');
-      const left = remainingSec(check.info);
+      this.#denied(
+        rec,
+        'renew-self',
+        rec.grant.byLogin
+          ? 'the Vault token cannot be renewed: it is replaced (a new login) before it expires'
+          : `${this.#auth.given?.source ?? 'the Vault token given'} cannot be renewed: it is used until it expires`,
+      );
+      const left = remainingSec(check.info, check.info.sentAt);
       rec.grant = { ...rec.grant, renewable: false, ...(left > 0 ? { durationSec: left, obtainedAt: check.info.sentAt } : {}) };
+      this.#expiring(rec, 'the policy refuses auth/token/renew-self');
       return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
     }
   }
@@ -403,9 +416,7 @@ export class VaultSession {
         { role, auth: this.#auth.kind, ttlSec: Math.round(grant.durationSec), renewable: grant.renewable },
         'logged in to Vault',
       );
-      if (grant.durationSec > 0 && grant.durationSec < 2 && !grant.renewable) {
-        this.#log.warn({ role, auth: this.#auth.kind }, 'the Vault token expires within seconds and cannot be renewed');
-      }
+      if (!grant.renewable) this.#expiring(rec, 'Vault says it is not renewable');
       return grant;
     });
     e.inflight = p;
@@ -463,6 +474,30 @@ export class VaultSession {
         this.#log.error({ err: (err as Error).message }, 'a token listener failed');
       }
     }
+  }
+
+  /**
+   * Say (once per token) that a token expires within seconds and cannot be renewed. A login token is replaced by a new
+   * login (warn). A token given to tconfd (--auth token) has no replacement tconfd could obtain: it is used until it
+   * expires, then every request fails until a valid token is given; said at error, naming where the token comes from
+   * (never the token).
+   */
+  #expiring(rec: TokenRecord, why: string): void {
+    const g = rec.grant;
+    const leftSec = g.durationSec - (this.#clock.now() - g.obtainedAt) / 1000;
+    if (g.durationSec === 0 || leftSec >= 2 || this.#saidExpiring.has(rec)) return;
+    this.#saidExpiring.add(rec);
+    const fields = { role: rec.role, auth: this.#auth.kind, expiresInSec: Math.max(0, Math.round(leftSec * 10) / 10) };
+    if (g.byLogin) {
+      this.#log.warn(fields, `the Vault token expires within seconds and cannot be renewed (${why}): logging in again before it expires`);
+      return;
+    }
+    const given = this.#auth.given ?? { source: 'the Vault token given', remedy: 'give tconfd a valid token' };
+    this.#log.error(
+      { ...fields, source: given.source },
+      `${given.source} expires within seconds and cannot be renewed (${why}): tconfd uses it until then; afterwards ` +
+        `Vault refuses it and secrets are neither read nor renewed (the files keep their last values): ${given.remedy}`,
+    );
   }
 
   #holdsAny(rec: TokenRecord): boolean {
