@@ -91,8 +91,8 @@ describe('Vault restarted empty while tconfd runs', () => {
 
     // `vault server -dev` restarted: same address, nothing remembered; the operator sets it up again.
     const from = t.lines.length;
-    await standin.restartEmpty();
     const restartedAt = standin.requests.length;
+    await standin.restartEmpty();
     // The test's own idle keep-alive connections were closed by the restart too: the first request may meet one.
     await waitFor('the restarted Vault to answer', () => fetch(`${world.addr}/v1/sys/health`).then((r) => r.ok, () => false));
     const since = (path: string, status = 200): number =>
