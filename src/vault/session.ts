@@ -9,11 +9,13 @@
  * - A 403 on a token tconfd believed valid, whatever the request (a read, renew-self, a lease renewal, a revocation),
  *   goes through one check, lookup-self: a 403 there too means the token is dead (revoked by an operator, expired,
  *   Vault restarted empty): it is replaced at once (one login), a read is retried once, and the onTokenDead listeners
- *   are told, so that every lease created with it is obtained again. A 200 means the token is live and the policy
- *   refused that path: a read fails (no login); a refused renewal (renew-self, sys/leases/renew) is answered as "not
- *   renewable" with the TTL left, so that the token or lease is replaced before it expires, not at once; a refused
- *   revocation leaves it alive and counts it as not revoked. Each refusal is said once per role at warn, naming the
- *   policy line that grants it, and that token is not asked again (another role's token has its own policies).
+ *   are told, so that every lease created with it is obtained again; once a login succeeds, the onLogin listeners
+ *   are told, so that what waits to be obtained again (in backoff after failed logins) goes at once. A 200 means the
+ *   token is live and the policy refused that path: a read fails (no login); a refused renewal (renew-self,
+ *   sys/leases/renew) is answered as "not renewable" with the TTL left, so that the token or lease is replaced before
+ *   it expires, not at once; a refused revocation leaves it alive and counts it as not revoked. Each refusal is said
+ *   once per role at warn, naming the policy line that grants it, and that token is not asked again (another role's
+ *   token has its own policies).
  * - Releasing a replaced lease or token asks the credential gate first: while a rendered file still holds the
  *   lease's credentials (no newer rendering succeeded), the release is deferred (releaseDeferred() retries).
  * - Without `update` on sys/leases/revoke (Vault's default policy), revoking a lease answers 403: this is said once per
@@ -96,6 +98,7 @@ export class VaultSession {
   readonly #entries = new Map<string, Entry>();
   readonly #checks = new Map<TokenRecord, Promise<Check>>();
   readonly #deadListeners = new Set<(token: TokenRecord) => void>();
+  readonly #loginListeners = new Set<(token: TokenRecord) => void>();
   /** Requests that may still create a lease or a token. */
   readonly #inflight = new Set<Promise<unknown>>();
   /** Aborts what is still in flight once revokeAll() stopped waiting for it. */
@@ -152,6 +155,12 @@ export class VaultSession {
   onTokenDead(fn: (token: TokenRecord) => void): () => void {
     this.#deadListeners.add(fn);
     return () => this.#deadListeners.delete(fn);
+  }
+
+  /** Called with every token obtained by a successful login (what waits for one, e.g. in backoff, may go now). */
+  onLogin(fn: (token: TokenRecord) => void): () => void {
+    this.#loginListeners.add(fn);
+    return () => this.#loginListeners.delete(fn);
   }
 
   /**
@@ -417,6 +426,7 @@ export class VaultSession {
         'logged in to Vault',
       );
       if (!grant.renewable) this.#expiring(rec, 'Vault says it is not renewable');
+      this.#tell(this.#loginListeners, rec, 'a login listener failed');
       return grant;
     });
     e.inflight = p;
@@ -467,11 +477,15 @@ export class VaultSession {
         : 'Vault no longer accepts an earlier token of tconfd: obtaining its leases again',
     );
     if (current && e !== undefined && !this.#exiting) this.#login(e, rec.role).catch(() => undefined);
-    for (const fn of this.#deadListeners) {
+    this.#tell(this.#deadListeners, rec, 'a token listener failed');
+  }
+
+  #tell(listeners: ReadonlySet<(token: TokenRecord) => void>, rec: TokenRecord, failed: string): void {
+    for (const fn of listeners) {
       try {
         fn(rec);
       } catch (err) {
-        this.#log.error({ err: (err as Error).message }, 'a token listener failed');
+        this.#log.error({ err: (err as Error).message }, failed);
       }
     }
   }

@@ -98,6 +98,41 @@ describe('Vault holdings', () => {
     expect(vault.liveLeases()).toEqual([]);
   });
 
+  it('a token found dead while Vault cannot log tconfd in (restarted empty): once a login works, the dead lease is obtained again at once, not at the end of its backoff', async () => {
+    const vaultEmpty = { on: false };
+    const { clock, vault, auth, session, changed, scheduler: s } = await setup({
+      auth: (v) => {
+        const a = new FakeAuth(v);
+        const login = a.login.bind(a);
+        a.login = async (role) => {
+          if (vaultEmpty.on) throw new Error('jwt login as role "app" at auth/jwt/login failed: Vault answered 400: missing client token');
+          return login(role);
+        };
+        return a;
+      },
+    });
+    const a = session.currentGrant('app')!.token;
+    // Vault restarted empty: the token and its lease are gone, and logins fail until the operator sets it up again.
+    vault.revokeToken(a);
+    vaultEmpty.on = true;
+    await clock.advance(2 * MIN);
+    expect(auth.logins).toBe(1);
+    const db = s.snapshot().find((h) => h.name === 'vault:app:database/creds/app')!;
+    expect(db.consecutiveFailures).toBeGreaterThan(2);
+    // Set up again: the first retry that logs in (whichever secret or the token's own) brings the others along.
+    vaultEmpty.on = false;
+    const from = changed.length;
+    while ((auth.logins ?? 0) < 2) await clock.advance(100);
+    await clock.advance(100);
+    const b = session.currentGrant('app')!.token;
+    expect(dbLeases(vault).filter((l) => l.token === b && l.alive)).toHaveLength(1);
+    expect(changed.slice(from).filter((r) => r === 'vault:app:database/creds/app')).toHaveLength(1);
+    expect(s.snapshot().every((h) => h.consecutiveFailures === 0), JSON.stringify(s.snapshot())).toBe(true);
+    await clock.advance(10 * MIN);
+    expect(auth.logins).toBe(2);
+    expect(dbLeases(vault).filter((l) => l.token === b)).toHaveLength(1);
+  });
+
   it('a token at its max TTL: a new login, its lease obtained again, and only then the old token released (after the grace)', async () => {
     const { clock, vault, auth, session } = await setup({ tokenTtlSec: 120, leaseTtlSec: 600 });
     // The token cannot be renewed past 120 s: Vault keeps its expiry.
