@@ -97,8 +97,9 @@ describe('Vault restarted empty while tconfd runs', () => {
     await waitFor('the restarted Vault to answer', () => fetch(`${world.addr}/v1/sys/health`).then((r) => r.ok, () => false));
     const since = (path: string, status = 200): number =>
       standin.requests.slice(restartedAt).filter((r) => r.path === path && r.status === status).length;
-    // tconfd finds its token refused and tries to log in to the empty Vault before the operator is done.
-    await waitFor('a login attempt on the empty Vault', () => standin.requests.slice(restartedAt).some((r) => r.path === 'auth/jwt/login'), {
+    // tconfd finds its token refused and tries to log in to the empty Vault, again and again (with backoff), before the
+    // operator is done.
+    await waitFor('login attempts on the empty Vault', () => standin.requests.slice(restartedAt).filter((r) => r.path === 'auth/jwt/login').length >= 3, {
       detail: () => t.tail(),
     });
     expect(since('auth/jwt/login')).toBe(0);
