@@ -365,11 +365,23 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
     return p;
   }
 
-  /** Forward a signal unchanged to the running child. Returns false when no child runs. */
+  /**
+   * Forward a signal unchanged to the running child, at once (--reload-grace does not apply: whoever sent it to tconfd
+   * meant it). Returns false when no child runs. The reload signal forwarded stands for a held one, which is not sent.
+   */
   signal(sig: NodeJS.Signals): boolean {
     if (!this.running) return false;
-    this.#log.debug({ pid: this.pid, signal: sig }, 'forwarding signal');
-    return this.#kill(this.#run!, sig);
+    const run = this.#run!;
+    this.#log.debug({ pid: run.pid, signal: sig }, 'forwarding signal');
+    const sent = this.#kill(run, sig);
+    const held = this.#held;
+    if (sent && sig === this.#reloadSignal && held?.run === run) {
+      this.#held = undefined;
+      held.timer.cancel();
+      this.#log.info({ pid: run.pid, signal: sig, requests: held.requests }, 'held reload signal not sent: the same signal was forwarded to the command');
+      held.settle(true);
+    }
+    return sent;
   }
 
   /**

@@ -420,6 +420,21 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
     expect(signals(events())).toEqual(['SIGTERM']);
   });
 
+  it('a reload signal forwarded to the command (sent to tconfd) goes at once, and stands for the held one', async () => {
+    const clock = new FakeClock();
+    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
+    await sup.start();
+    await waitFor((ev) => starts(ev).length === 1, 'start');
+    const held = tracked(sup.reload());
+    expect(sup.signal('SIGHUP')).toBe(true);
+    await clock.settle();
+    expect(held).toEqual({ settled: true, value: true });
+    await waitFor((e) => signals(e).length === 1, 'the forwarded SIGHUP');
+    await clock.advance(2 * GRACE);
+    expect(signals(events())).toEqual(['SIGHUP']);
+    expect(clock.pending()).toBe(0);
+  });
+
   it('refuses a negative grace', () => {
     expect(() => supervisor({}, { reloadGraceMs: -1 })).toThrow(/reloadGraceMs/);
   });
