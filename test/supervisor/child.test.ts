@@ -312,6 +312,15 @@ describe('ChildSupervisor', () => {
 describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeClock)', () => {
   const GRACE = 5_000;
 
+  /** A recorder supervised with the grace on a FakeClock, started and with its handlers installed. */
+  async function started(): Promise<{ clock: FakeClock; sup: ChildSupervisor; first: Event }> {
+    const clock = new FakeClock();
+    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
+    await sup.start();
+    const [first] = starts(await waitFor((ev) => starts(ev).length === 1, 'start'));
+    return { clock, sup, first: first! };
+  }
+
   /** Whether a promise has settled, without waiting for it. */
   function tracked<T>(p: Promise<T>): { readonly settled: boolean; readonly value: T | undefined } {
     const state: { settled: boolean; value: T | undefined } = { settled: false, value: undefined };
@@ -323,10 +332,7 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
   }
 
   it('holds a reload asked for within the grace of the start, and sends ONE signal when the command is that old', async () => {
-    const clock = new FakeClock();
-    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
-    await sup.start();
-    const [first] = starts(await waitFor((ev) => starts(ev).length === 1, 'start'));
+    const { clock, sup, first } = await started();
 
     await clock.advance(1_000);
     const a = sup.reload();
@@ -346,18 +352,15 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
     expect(await sup.reload()).toBe(true);
     const ev = await waitFor((e) => signals(e).length === 2, 'a second SIGHUP');
     expect(ev.filter((e) => e.event === 'signal').map((e) => [e.signal, e.pid])).toEqual([
-      ['SIGHUP', first!.pid],
-      ['SIGHUP', first!.pid],
+      ['SIGHUP', first.pid],
+      ['SIGHUP', first.pid],
     ]);
     expect(sup.restarts).toBe(0);
     expect(clock.pending()).toBe(0);
   });
 
   it('does not send a held reload to a command restarted meanwhile (the new process reads the files); the new process has its own grace', async () => {
-    const clock = new FakeClock();
-    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
-    await sup.start();
-    const [first] = starts(await waitFor((ev) => starts(ev).length === 1, 'start'));
+    const { clock, sup, first } = await started();
     const held = tracked(sup.reload());
 
     const restarted = sup.restart('files changed');
@@ -376,7 +379,7 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
     await clock.advance(2 * GRACE);
     // The restart's SIGTERM to the first process, then one SIGHUP to the second: the first one's held SIGHUP never.
     expect(events().filter((e) => e.event === 'signal').map((e) => [e.signal, e.pid])).toEqual([
-      ['SIGTERM', first!.pid],
+      ['SIGTERM', first.pid],
       ['SIGHUP', second!.pid],
     ]);
     expect(sup.restarts).toBe(1);
@@ -407,10 +410,7 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
   });
 
   it('shutdown cancels a held reload: the command gets only the stop signal', async () => {
-    const clock = new FakeClock();
-    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
-    await sup.start();
-    await waitFor((ev) => starts(ev).length === 1, 'start');
+    const { clock, sup } = await started();
     const held = tracked(sup.reload());
     expect(await sup.shutdown('SIGTERM')).toBe(0);
     await clock.settle();
@@ -421,10 +421,7 @@ describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeC
   });
 
   it('a reload signal forwarded to the command (sent to tconfd) goes at once, and stands for the held one', async () => {
-    const clock = new FakeClock();
-    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
-    await sup.start();
-    await waitFor((ev) => starts(ev).length === 1, 'start');
+    const { clock, sup } = await started();
     const held = tracked(sup.reload());
     expect(sup.signal('SIGHUP')).toBe(true);
     await clock.settle();
