@@ -455,12 +455,12 @@ class Held<V> implements Entry {
       this.shortCertificates = 0;
     } else {
       this.shortCertificates++;
-      const floor = formatDuration(certificateFloorMs(this.shortCertificates, timing));
+      const next = `the next one is asked for at ${percent(timing.certificateAt)} of what it has left, no sooner than ${formatDuration(certificateFloorMs(this.shortCertificates, timing))} from now`;
       log.warn(
         { ...fields, shortness, previousNotAfter: iso(previousNotAfter ?? null), shortInARow: this.shortCertificates },
         shortness === 'no-later'
-          ? `Vault issued a new ${this.holding.name} that expires no later than the one it replaces (its role's max_ttl or not_after, or its CA's expiry, caps it): issued again no sooner than ${floor} from now`
-          : `Vault issued ${this.holding.name} with only ${validFor} of validity left (its role's max_ttl or not_after, or its CA's expiry, caps it): issued again no sooner than ${floor} from now`,
+          ? `Vault issued a new ${this.holding.name} that expires no later than the one it replaces (its role's max_ttl or not_after, or its CA's expiry, caps it): ${next}`
+          : `Vault issued ${this.holding.name} with only ${validFor} of validity left (its role's max_ttl or not_after, or its CA's expiry, caps it): ${next}`,
       );
     }
     const shorter = shorterThanRequested(life.ms, lt.requestedTtlSec);

@@ -372,7 +372,7 @@ describe('other lifetimes', () => {
     };
     const name = 'vault:app,POST,common_name=a.example.com,ttl=24h:pki/issue/web';
     scheduler.hold<string>({ name, acquire: async () => issue(), onGrant: async () => {} }, issue());
-    const shortWarnings = (): string[] => logger.at('warn').map((l) => l.msg).filter((m) => m.includes('asked for'));
+    const shortWarnings = (): string[] => logger.at('warn').map((l) => l.msg).filter((m) => m.includes('less than the ttl of'));
     await clock.advance(HOUR);
     expect(shortWarnings()).toEqual([
       `Vault issued ${name} valid for 1m, less than the ttl of 24h asked for (its role's max_ttl, or the mount's, or its CA's expiry, caps it): it is issued again at 60–73 % of what it gets; said once while Vault keeps doing so`,
