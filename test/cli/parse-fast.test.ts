@@ -85,7 +85,7 @@ describe('the fast path of the command line', () => {
       'exe-user': ['nobody', '65534'],
       'health-listen': [':9000', '127.0.0.1:0', ':65536'],
     };
-    const DURATIONS = ['render-timeout', 'vault-timeout', 'vault-retry-min', 'vault-retry-max', 'static-refresh', 'revoke-grace', 'kill-timeout', 'splay', 'restart-window'];
+    const DURATIONS = ['render-timeout', 'vault-timeout', 'vault-retry-min', 'vault-retry-max', 'static-refresh', 'revoke-grace', 'reload-grace', 'kill-timeout', 'splay', 'restart-window'];
     const table = optionTable();
     const keys = [...new Set([...table.values()].map((o) => o.key))];
     const names = (key: string): string[] => [...table].filter(([, o]) => o.key === key).map(([n]) => n);
