@@ -5,10 +5,13 @@
  * - SIGTERM while the start waits on a slow secret: tconfd ends within a few seconds with 143, after revoking the
  *   login token and the lease it had already obtained.
  * - A second SIGTERM while the leases are being revoked (a slow Vault): the revocation still completes.
- * The first two hold on a real Vault too; the third needs the stand-in's delayed answers.
+ * - A second SIGTERM while the command ignores the first: the command is killed at once, and the lease and the login
+ *   token are still revoked.
+ * All but the third hold on a real Vault too; the third needs the stand-in's delayed answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDirs, writeFiles } from '../support/files.js';
+import { waitForFile } from '../support/wait.js';
 import { allOutput, killAll, startTconfd } from '../support/tconfd.js';
 import { requireStandin } from '../vault/target.js';
 import { database, jwtAuth, jwtRole, liveLeases, liveLoginTokens, paths, policy, projectFiles, startWorld, type World } from './world.js';
@@ -87,6 +90,33 @@ describe('a second SIGTERM while revoking', () => {
     await new Promise((r) => setTimeout(r, 300));
     t.signal('SIGTERM');
     expect(await t.waitForExit({ timeoutMs: 20_000 })).toEqual({ code: 0, signal: null });
+    expect((await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id))).toEqual([]);
+    expect((await liveLoginTokens(world, 'auth/jwt/login')).filter((a) => !tokensBefore.has(a))).toEqual([]);
+    expect(t.logs('leases and tokens revoked')).toHaveLength(1);
+  });
+});
+
+describe('a second SIGTERM while the command will not stop', () => {
+  it('kills the command at once, and the lease and the login token are still revoked', async () => {
+    const root = tmp.make(projectFiles({ 'vault:app:database/creds/app': 'db' }));
+    const pidFile = `${root}/command.pid`;
+    const before = new Set(await liveLeases(world, 'database/creds/app'));
+    const tokensBefore = new Set(await liveLoginTokens(world, 'auth/jwt/login'));
+    // A command that ignores SIGTERM: without the second signal tconfd would wait --kill-timeout (60 s) for it.
+    const t = startTconfd(['-d', paths(root).conf, '-u', world.addr, '--auth', 'jwt', '-T', 'CI_JOB_JWT', '--kill-timeout', '60s'], {
+      env: { CI_JOB_JWT: jwt },
+      command: ['/bin/sh', '-c', `trap '' TERM; echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; while :; do sleep 1; done`],
+    });
+    const pid = Number((await waitForFile(pidFile, () => true, { timeoutMs: 60_000 })).trim());
+    t.signal('SIGTERM');
+    await t.waitForLog('stopping');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.exit).toBeUndefined(); // waiting for the command
+    const secondAt = Date.now();
+    t.signal('SIGTERM');
+    expect(await t.waitForExit({ timeoutMs: 30_000 })).toEqual({ code: 137, signal: null });
+    expect(t.exitedAt! - secondAt).toBeLessThan(20_000); // not the 60 s --kill-timeout (slack for a busy machine)
+    expect(() => process.kill(pid, 0)).toThrow();
     expect((await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id))).toEqual([]);
     expect((await liveLoginTokens(world, 'auth/jwt/login')).filter((a) => !tokensBefore.has(a))).toEqual([]);
     expect(t.logs('leases and tokens revoked')).toHaveLength(1);
