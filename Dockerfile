@@ -27,11 +27,13 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
+# The config files' JSON Schema, which the bundle checks config files against (src/config/valid.ts).
+COPY schema ./schema
 # The build renders the quickstart once to warm up V8's code cache (dist/tconfd.cjs.cache).
 COPY examples/quickstart ./examples/quickstart
-# Bundle src/cli.ts into dist/ (the dist/cli.js loader, the dist/tconfd.cjs bundle with every dependency, and its
-# code cache, made by this image's Node). package.json lists no runtime dependency: node_modules (esbuild,
-# typescript, vitest...) stays in this stage.
+# Bundle src/cli.ts into dist/ (the dist/cli.js loader, the dist/tconfd.cjs bundle and the chunks of dist/chunks/
+# with every dependency, and their code caches, made by this image's Node). package.json lists no runtime
+# dependency: node_modules (esbuild, typescript, vitest...) stays in this stage.
 RUN npm run build \
  && node dist/cli.js --version
 

@@ -7,6 +7,8 @@
  *     through the addon, two at a time as tconfd's thread pool did, writing nothing);
  *  3. RSS after 1,000 evaluations of the 50-secret template compared with after the first (gc before each reading).
  * Usage: npm run build && node bench/run.mjs jsonnet [runs]
+ * TCONFD_BENCH_BASELINE=/path/to/another/dist measures the CLI figures (1, 2) with that build too, in the same rounds.
+ * TCONFD_BENCH_NO_LIBJSONNET=1 leaves libjsonnet out (its 1,000 templates take a minute of CPU).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -135,7 +137,10 @@ async function main(): Promise<void> {
       return false;
     }
   })();
-  const engines = oracle ? ['tconfd', 'libjsonnet'] : ['tconfd'];
+  const engines = oracle && process.env.TCONFD_BENCH_NO_LIBJSONNET !== '1' ? ['tconfd', 'libjsonnet'] : ['tconfd'];
+  // the CLIs measured: this build, and the baseline build when given
+  const clis: [string, string][] = [['', 'dist/cli.js']];
+  if (process.env.TCONFD_BENCH_BASELINE !== undefined) clis.push([' (before)', join(resolve(process.env.TCONFD_BENCH_BASELINE), 'cli.js')]);
   if (!oracle) console.log('libjsonnet: not installed in .cache/oracle (node scripts/oracle.mjs): tconfd figures only');
 
   const work = mkdtempSync(join(tmpdir(), 'tconfd-bench-jsonnet-'));
@@ -145,8 +150,8 @@ async function main(): Promise<void> {
 
   // 1. first evaluation in a fresh process: tconfd's as the CLI does it (its debug log 'template evaluated', with the
   //    V8 code cache of the build), and both engines in a bare process (module loaded first, then timed)
-  const cliFirst = (conf: string, env: Record<string, string>): { ms: number; cpuMs: number } => {
-    const p = spawnSync(process.execPath, ['dist/cli.js', '--dir', conf, '--check', '--log-level', 'debug', '--log-format', 'json'], {
+  const cliFirst = (cliPath: string, conf: string, env: Record<string, string>): { ms: number; cpuMs: number } => {
+    const p = spawnSync(process.execPath, [cliPath, '--dir', conf, '--check', '--log-level', 'debug', '--log-format', 'json'], {
       env: { ...process.env, ...env },
       encoding: 'utf8',
     });
@@ -168,10 +173,14 @@ async function main(): Promise<void> {
     ['quickstart template', QUICKSTART, join(ROOT, 'examples/quickstart/tconfd.d'), { QUICKSTART_OUT: qsOut }],
     ['50-secret template', FIFTY, conf50, env50],
   ] as const) {
-    const cli = Array.from({ length: runs }, () => cliFirst(conf, env));
-    console.log(
-      `first evaluation, ${label}, tconfd CLI (in-process, --check): median ${median(cli.map((c) => c.ms)).toFixed(1)} ms (CPU ${median(cli.map((c) => c.cpuMs)).toFixed(1)} ms) over ${runs} processes`,
-    );
+    const firsts = clis.map(() => [] as { ms: number; cpuMs: number }[]);
+    for (let r = 0; r < runs; r++) clis.forEach(([, path], i) => firsts[i]!.push(cliFirst(path, conf, env)));
+    clis.forEach(([suffix], i) => {
+      const cli = firsts[i]!;
+      console.log(
+        `first evaluation, ${label}, tconfd CLI${suffix} (in-process, --check): median ${median(cli.map((c) => c.ms)).toFixed(1)} ms (CPU ${median(cli.map((c) => c.cpuMs)).toFixed(1)} ms) over ${runs} processes`,
+      );
+    });
     for (const e of engines) {
       const r = Array.from({ length: runs }, () => JSON.parse(runChild('first', [e, JSON.stringify(input)])) as { load: number; first: number; cpu: number });
       console.log(
@@ -212,16 +221,20 @@ async function main(): Promise<void> {
   const report = (label: string, rs: { wall: number; cpu: number }[]): void => {
     console.log(`1,000 templates, ${label}: median ${(median(rs.map((r) => r.wall)) / 1000).toFixed(2)} s (CPU ${(median(rs.map((r) => r.cpu)) / 1000).toFixed(2)} s) over ${rs.length} runs`);
   };
-  const once: { wall: number; cpu: number }[] = [];
-  const check: { wall: number; cpu: number }[] = [];
+  const once = clis.map(() => [] as { wall: number; cpu: number }[]);
+  const check = clis.map(() => [] as { wall: number; cpu: number }[]);
   for (let r = 0; r < wholeRuns; r++) {
-    rmSync(join(many, 'out'), { recursive: true, force: true });
-    once.push(whole(['dist/cli.js', '--dir', join(many, 'conf'), '--once', '--log-level', 'warn']));
-    check.push(whole(['dist/cli.js', '--dir', join(many, 'conf'), '--check', '--log-level', 'warn']));
+    clis.forEach(([, path], i) => {
+      rmSync(join(many, 'out'), { recursive: true, force: true });
+      once[i]!.push(whole([path, '--dir', join(many, 'conf'), '--once', '--log-level', 'warn']));
+      check[i]!.push(whole([path, '--dir', join(many, 'conf'), '--check', '--log-level', 'warn']));
+    });
   }
-  report('tconfd --once (2,000 files written, each fsync\'d), whole process', once);
-  report('tconfd --check (evaluated, nothing written), whole process', check);
-  if (oracle) {
+  clis.forEach(([suffix], i) => {
+    report(`tconfd${suffix} --once (2,000 files written, each fsync'd), whole process`, once[i]!);
+    report(`tconfd${suffix} --check (evaluated, nothing written), whole process`, check[i]!);
+  });
+  if (engines.includes('libjsonnet')) {
     const lt: { wall: number; cpu: number }[] = [];
     // one run: ~1 minute of CPU
     lt.push(whole(['--expose-gc', self, '--child', 'many', join(many, 'conf'), String(N)]));

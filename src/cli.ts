@@ -30,7 +30,7 @@ const finish = async (code: number): Promise<void> => {
 };
 
 import('./main.js')
-  .then(({ main }) => main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env, lifecycle, setCommandLine }))
+  .then(({ main, processIO }) => main(process.argv.slice(2), processIO({ env, lifecycle, setCommandLine })))
   .then(
     (code) => finish(code),
     (err: unknown) => {

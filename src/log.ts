@@ -24,7 +24,8 @@ export function createLogger(opts: LogOptions): Logger {
       prettyStream(opts.destination ?? process.stderr),
     );
   }
-  return pino(base, opts.destination ?? pino.destination({ fd: 2, sync: true }));
+  // `dest`, not `fd`: pino.destination() reads process.stdout.fd (making process.stdout) when `dest` is not given.
+  return pino(base, opts.destination ?? pino.destination({ dest: 2, sync: true }));
 }
 
 import { createRequire } from 'node:module';

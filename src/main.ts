@@ -8,6 +8,7 @@
  * (unless --once or rconfd's one-shot mode completed, or --no-revoke-on-exit), then the Vault client is closed.
  */
 import { EventEmitter } from 'node:events';
+import { fstatSync } from 'node:fs';
 import { parseCli } from './cli/parse.js';
 import type { Settings } from './cli/settings.js';
 import { systemClock, type Clock } from './clock.js';
@@ -15,6 +16,7 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { PartialWriteError, Pipeline } from './runtime/pipeline.js';
 import { Lifecycle, StopRequested } from './runtime/lifecycle.js';
+import { StartupTimes } from './runtime/startup-times.js';
 import { Renderer } from './render/index.js';
 import type { VaultWiring } from './runtime/vault.js';
 import { EnvSource, ExeSource, FileSource, resolveExeUser, type SourceRegistry } from './sources/index.js';
@@ -35,6 +37,25 @@ export interface MainIO {
   readonly lifecycle?: Lifecycle;
   /** Replaces what /proc/PID/cmdline and ps show for this process (cli.ts: process.title). */
   readonly setCommandLine?: (args: readonly string[]) => void;
+  /**
+   * stderr is file descriptor 2 (cli.ts): JSON logs are written to it directly, and whether it is a terminal is
+   * asked without making process.stderr (a stream and Node's net module: ~2.5 ms of a start that does not need them).
+   */
+  readonly stderrIsFd2?: boolean;
+}
+
+/** The real process's MainIO: stdout and stderr made when first used (most runs write nothing on stdout, and log to fd 2 directly). */
+export function processIO(rest: Pick<MainIO, 'env' | 'lifecycle' | 'setCommandLine'>): MainIO {
+  return {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    stderrIsFd2: true,
+    ...rest,
+  };
 }
 
 /** A failure that ends tconfd with one line on stderr. */
@@ -48,7 +69,9 @@ class Exit extends Error {
 }
 
 export async function main(args: readonly string[], io: MainIO): Promise<number> {
-  const cli = parseCli(args, io.env, VERSION, (io.stderr as { isTTY?: boolean }).isTTY === true);
+  const times = new StartupTimes();
+  times.mark('load');
+  const cli = await parseCli(args, io.env, VERSION, stderrIsTTY(io));
   if (cli.kind === 'print') {
     io.stdout.write(cli.text.endsWith('\n') ? cli.text : cli.text + '\n');
     return 0;
@@ -58,13 +81,17 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
     return 2;
   }
   const settings = cli.settings;
-  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat, destination: io.stderr });
+  const logger = createLogger({
+    level: settings.logLevel,
+    format: settings.logFormat,
+    ...(io.stderrIsFd2 === true && settings.logFormat === 'json' ? {} : { destination: io.stderr }),
+  });
   const clock = io.clock ?? systemClock;
   const lifecycle = io.lifecycle ?? new Lifecycle(new EventEmitter());
   lifecycle.attach({ logger, clock });
   warnCredentialArgument(args, settings, logger, io);
   try {
-    return await run(settings, logger, io, clock, lifecycle);
+    return await run(settings, logger, io, clock, lifecycle, times);
   } catch (err) {
     if (err instanceof StopRequested) {
       logger.info({ signal: err.stopSignal }, 'stopped before the first rendering was complete');
@@ -80,7 +107,7 @@ export async function main(args: readonly string[], io: MainIO): Promise<number>
   }
 }
 
-async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock, lifecycle: Lifecycle): Promise<number> {
+async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock, lifecycle: Lifecycle, times: StartupTimes): Promise<number> {
   let config: LoadedConfig;
   try {
     config = loadConfig({ dir: settings.dir, env: io.env });
@@ -88,6 +115,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     if (err instanceof ConfigError) throw new Exit(2, err.message);
     throw err;
   }
+  times.mark('config');
   logger.debug({ dir: settings.dir, files: config.files, templates: config.templates.length, secrets: config.secrets.size }, 'config loaded');
 
   // Readiness fd: checked before anything is fetched, so that a wrong fd fails fast.
@@ -155,6 +183,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   } catch (err) {
     throw stopOr(err, 1, (err as Error).message);
   }
+  times.mark('secrets');
   let plans;
   try {
     const planning = pipeline.plan(pipeline.templates, lifecycle.signal); // templates evaluate in slices, yielding between files...
@@ -163,6 +192,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   } catch (err) {
     throw stopOr(err, 1, (err as Error).message);
   }
+  times.mark('evaluate');
 
   if (settings.check) {
     // What a rendering would do to each file, and its size: never a digest (a digest of a short secret, a PIN, is
@@ -192,6 +222,8 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
     if (failure instanceof PartialWriteError) keepWhatFilesHold(failure, vault, logger);
     throw stopOr(err, 1, `writing files: ${(err as Error).message}`);
   }
+  times.mark('write');
+  if (logger.isLevelEnabled('debug')) logger.debug({ ms: times.durations(), cpuMs: times.cpu() }, 'first rendering: time per phase');
   for (const o of outcomes) {
     logger.info(
       { template: o.template.template, config: o.template.configFile, files: o.files.length, changed: o.changed.length },
@@ -215,6 +247,18 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
   }
   const { runDaemon } = await lifecycle.guard(daemonModule);
   return runDaemon({ settings, logger, clock, lifecycle, pipeline, vault, childEnv: cmdEnv, metrics });
+}
+
+/** Whether stderr is a terminal; a file or a pipe (the usual case in a container) is known to be none from fstat. */
+function stderrIsTTY(io: MainIO): boolean {
+  if (io.stderrIsFd2 === true) {
+    try {
+      if (!fstatSync(2).isCharacterDevice()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return (io.stderr as { isTTY?: boolean }).isTTY === true;
 }
 
 /** What `p` rejected with, once it settled (undefined when it fulfilled or is still pending after ms). */

@@ -9,7 +9,7 @@
  * (token -> ..data/token).
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open } from './fsp.js';
 import { formatSize } from './size.js';
 import { inThreadPool } from './thread-pool.js';
 

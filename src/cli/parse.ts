@@ -1,8 +1,13 @@
 /**
  * The command line (yargs) and the environment -> Settings. Keeps rconfd's short flags and their meaning
  * (-d -u -l -j -c -T -t -v -r -D) so that rconfd command lines keep working. Pure: no I/O besides reading `env`.
+ *
+ * yargs, and its option table, are the reference. A start does not pay for them (building yargs' table and running
+ * its parser: ~15 ms of a ~100 ms start): the plain forms of a valid command line are read from the same table here
+ * (validArgv), and yargs, loaded then only, reads everything else: --help, --version, whatever it has something to
+ * say about, the forms validArgv leaves to it. test/cli/parse-fast.test.ts holds both to the same Settings.
  */
-import yargs from 'yargs';
+import type { Argv, Options as YargsOption } from 'yargs';
 import { formatDuration, parseDuration, parseWait } from '../duration.js';
 import { formatSize, parseSize } from '../size.js';
 import type { LogFormat, LogLevel } from '../log.js';
@@ -26,66 +31,75 @@ const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2',
 const EPILOG = `Secret paths: vault:ROLE[,GET|POST|PUT|LIST][,key=value]*:PATH, env:str|js:NAME, file:str|js:PATH,
 exe:str|js[,static|dynamic]:/absolute/cmd args. Documentation: README.md.`;
 
-function builder(version: string) {
+const PARSER_CONFIGURATION = { 'populate--': true, 'strip-aliased': true, 'boolean-negation': true } as const;
+
+/** Every option, as given to yargs' .options(). */
+const OPTIONS = {
+  dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
+  jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
+  once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
+  check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
+  'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
+  daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
+  confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
+  'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
+  'exe-user': { type: 'string', requiresArg: true, describe: 'User (name or uid[:gid]) that exe secret commands run as when tconfd runs as root', default: 'nobody', group: 'Templates:' },
+
+  'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
+  'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
+  'vault-namespace': { type: 'string', requiresArg: true, describe: 'Vault Enterprise namespace [env VAULT_NAMESPACE]', group: 'Vault:' },
+  'vault-timeout': { type: 'string', requiresArg: true, describe: 'Timeout of each Vault request', default: '30s', group: 'Vault:' },
+  'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
+  'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
+  'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
+  auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'jwt/kubernetes with -T or -l, else token with VAULT_TOKEN, else kubernetes', group: 'Vault auth:' },
+  'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
+  token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
+  'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
+  'approle-role-id-file': { type: 'string', requiresArg: true, describe: 'AppRole role_id file', group: 'Vault auth:' },
+  'approle-secret-id-file': { type: 'string', requiresArg: true, describe: 'AppRole secret_id file', group: 'Vault auth:' },
+  'vault-token-file': { type: 'string', requiresArg: true, describe: 'Vault token file for --auth token (else VAULT_TOKEN)', group: 'Vault auth:' },
+
+  'static-refresh': { type: 'string', requiresArg: true, describe: 'Read secrets without a lease (KV, transit...) again this often', default: '5m', group: 'Leases:' },
+  'revoke-on-exit': { type: 'boolean', describe: 'Revoke the leases and tokens this process created when it exits (--no-revoke-on-exit keeps them)', default: true, group: 'Leases:' },
+  'revoke-grace': { type: 'string', requiresArg: true, describe: 'How long a replaced lease lives on after the new one was rendered', default: '30s', group: 'Leases:' },
+
+  'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
+  'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
+  'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
+  'reload-grace': { type: 'string', requiresArg: true, describe: 'Hold a reload signal until the command has run this long (one signal then; 0: send at once)', default: '5s', group: 'Supervisor:' },
+  'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
+  'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
+  wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
+  splay: { type: 'string', requiresArg: true, describe: 'Random extra delay before a reload or restart (fleets)', default: '0s', group: 'Supervisor:' },
+  restart: { type: 'string', requiresArg: true, choices: ['never', 'on-failure', 'always'], describe: 'Restart the command when it exits on its own', default: 'never', group: 'Supervisor:' },
+  'max-restarts': { type: 'number', requiresArg: true, describe: 'Give up after this many restarts within --restart-window', default: 5, group: 'Supervisor:' },
+  'restart-window': { type: 'string', requiresArg: true, describe: 'Window for --max-restarts', default: '5m', group: 'Supervisor:' },
+  'env-keep': { type: 'string', requiresArg: true, array: true, describe: 'Pass this Vault credential variable to the command anyway (repeatable)', group: 'Supervisor:' },
+  'health-listen': { type: 'string', requiresArg: true, describe: 'Serve /healthz, /readyz and /metrics on HOST:PORT', group: 'Supervisor:' },
+
+  verbose: { alias: 'v', type: 'boolean', describe: 'Verbose mode (--log-level debug)', group: 'Logging:' },
+  'log-level': { type: 'string', requiresArg: true, choices: LOG_LEVELS as string[], describe: 'Log level [env TCONFD_LOG_LEVEL]', defaultDescription: 'info', group: 'Logging:' },
+  'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
+} satisfies Record<string, YargsOption>;
+
+type OptionSpec = YargsOption & { alias?: string | string[]; choices?: readonly string[] };
+
+/** The yargs instance: for --help, --version and the messages of what is not valid (loaded then only). */
+export async function yargsFor(version: string): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   return yargs()
     .scriptName('tconfd')
     .usage(
       '$0 [options] [-- command args...]\n\nRender Jsonnet templates with secrets from Vault, env, files and commands; keep them fresh; supervise the command that reads them.',
     )
-    .parserConfiguration({ 'populate--': true, 'strip-aliased': true, 'boolean-negation': true })
+    .parserConfiguration(PARSER_CONFIGURATION)
     .strict()
     .version(version)
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .options({
-      dir: { alias: 'd', type: 'string', requiresArg: true, describe: 'Directory of *.json config files [env TCONFD_DIR]', default: undefined, defaultDescription: '/etc/tconfd', group: 'Templates:' },
-      jpath: { alias: 'j', type: 'string', requiresArg: true, array: true, describe: 'Jsonnet library directories (comma list, repeatable) [env TCONFD_JPATH]', group: 'Templates:' },
-      once: { type: 'boolean', describe: 'Render every template once, then exit (init containers, CI)', group: 'Templates:' },
-      check: { type: 'boolean', describe: 'Fetch secrets and evaluate templates, write nothing; print each file with new, changed or unchanged and its size', group: 'Templates:' },
-      'render-timeout': { type: 'string', requiresArg: true, describe: 'Time limit of one template evaluation: a runaway template fails, naming it, and the others go on', default: '10s', group: 'Templates:' },
-      daemon: { alias: 'D', type: 'boolean', describe: 'Daemon mode without a command: stay in the foreground and keep secrets fresh (exits 0 if there is nothing to keep fresh)', group: 'Templates:' },
-      confine: { type: 'boolean', describe: 'Refuse absolute output paths: every file under its template\'s dir (per template: "confine")', default: false, group: 'Templates:' },
-      'max-secret-size': { type: 'string', requiresArg: true, describe: 'Largest secret: a Vault answer, a file, an exe\'s output (B, KiB, MiB)', default: '4MiB', group: 'Templates:' },
-      'exe-user': { type: 'string', requiresArg: true, describe: 'User (name or uid[:gid]) that exe secret commands run as when tconfd runs as root', default: 'nobody', group: 'Templates:' },
-
-      'vault-addr': { alias: ['u', 'url'], type: 'string', requiresArg: true, describe: 'Vault address [env VAULT_ADDR, or rconfd\'s VAULT_URL ending in /v1]', group: 'Vault:' },
-      'vault-cacert': { alias: 'c', type: 'string', requiresArg: true, describe: 'CA certificate file for Vault\'s TLS [env VAULT_CACERT]', defaultDescription: 'the service-account ca.crt for https, when present', group: 'Vault:' },
-      'vault-namespace': { type: 'string', requiresArg: true, describe: 'Vault Enterprise namespace [env VAULT_NAMESPACE]', group: 'Vault:' },
-      'vault-timeout': { type: 'string', requiresArg: true, describe: 'Timeout of each Vault request', default: '30s', group: 'Vault:' },
-      'vault-retry-min': { type: 'string', requiresArg: true, describe: 'First retry delay (exponential backoff, full jitter)', default: '250ms', group: 'Vault:' },
-      'vault-retry-max': { type: 'string', requiresArg: true, describe: 'Longest retry delay', default: '30s', group: 'Vault:' },
-      'vault-retry-attempts': { type: 'number', requiresArg: true, describe: 'Attempts per request before giving up (network errors, 412, 429, 5xx)', default: 6, group: 'Vault:' },
-      auth: { type: 'string', requiresArg: true, choices: ['kubernetes', 'jwt', 'approle', 'token'], describe: 'Auth method', defaultDescription: 'jwt/kubernetes with -T or -l, else token with VAULT_TOKEN, else kubernetes', group: 'Vault auth:' },
-      'login-path': { alias: 'l', type: 'string', requiresArg: true, describe: 'Login path of the auth method', defaultDescription: 'auth/kubernetes/login (jwt: auth/jwt/login, approle: auth/approle/login)', group: 'Vault auth:' },
-      token: { alias: 'T', type: 'string', requiresArg: true, describe: 'JWT from the environment variable of this name (or this value itself if there is no such variable)', group: 'Vault auth:' },
-      'token-path': { alias: 't', type: 'string', requiresArg: true, describe: 'JWT file, re-read at every login', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', group: 'Vault auth:' },
-      'approle-role-id-file': { type: 'string', requiresArg: true, describe: 'AppRole role_id file', group: 'Vault auth:' },
-      'approle-secret-id-file': { type: 'string', requiresArg: true, describe: 'AppRole secret_id file', group: 'Vault auth:' },
-      'vault-token-file': { type: 'string', requiresArg: true, describe: 'Vault token file for --auth token (else VAULT_TOKEN)', group: 'Vault auth:' },
-
-      'static-refresh': { type: 'string', requiresArg: true, describe: 'Read secrets without a lease (KV, transit...) again this often', default: '5m', group: 'Leases:' },
-      'revoke-on-exit': { type: 'boolean', describe: 'Revoke the leases and tokens this process created when it exits (--no-revoke-on-exit keeps them)', default: true, group: 'Leases:' },
-      'revoke-grace': { type: 'string', requiresArg: true, describe: 'How long a replaced lease lives on after the new one was rendered', default: '30s', group: 'Leases:' },
-
-      'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
-      'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
-      'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
-      'reload-grace': { type: 'string', requiresArg: true, describe: 'Hold a reload signal until the command has run this long (one signal then; 0: send at once)', default: '5s', group: 'Supervisor:' },
-      'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
-      'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
-      wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
-      splay: { type: 'string', requiresArg: true, describe: 'Random extra delay before a reload or restart (fleets)', default: '0s', group: 'Supervisor:' },
-      restart: { type: 'string', requiresArg: true, choices: ['never', 'on-failure', 'always'], describe: 'Restart the command when it exits on its own', default: 'never', group: 'Supervisor:' },
-      'max-restarts': { type: 'number', requiresArg: true, describe: 'Give up after this many restarts within --restart-window', default: 5, group: 'Supervisor:' },
-      'restart-window': { type: 'string', requiresArg: true, describe: 'Window for --max-restarts', default: '5m', group: 'Supervisor:' },
-      'env-keep': { type: 'string', requiresArg: true, array: true, describe: 'Pass this Vault credential variable to the command anyway (repeatable)', group: 'Supervisor:' },
-      'health-listen': { type: 'string', requiresArg: true, describe: 'Serve /healthz, /readyz and /metrics on HOST:PORT', group: 'Supervisor:' },
-
-      verbose: { alias: 'v', type: 'boolean', describe: 'Verbose mode (--log-level debug)', group: 'Logging:' },
-      'log-level': { type: 'string', requiresArg: true, choices: LOG_LEVELS as string[], describe: 'Log level [env TCONFD_LOG_LEVEL]', defaultDescription: 'info', group: 'Logging:' },
-      'log-format': { type: 'string', requiresArg: true, choices: ['json', 'pretty'], describe: 'Log format [env TCONFD_LOG_FORMAT]', defaultDescription: 'pretty on a terminal, else json', group: 'Logging:' },
-    })
+    .options(OPTIONS)
     .example('$0 -d examples/quickstart/tconfd.d --once', 'render every template once and exit')
     .example('$0 -d /etc/tconfd --check', 'show what would be written: new, changed or unchanged, and sizes (never content)')
     .example('$0 -d /etc/tconfd -u https://vault:8200 -- myapp --flag', 'render, start myapp, keep secrets fresh, reload myapp on change')
@@ -94,27 +108,112 @@ function builder(version: string) {
     .epilog(EPILOG);
 }
 
+interface FastOption {
+  readonly key: string;
+  readonly type: 'string' | 'number' | 'boolean';
+  readonly array: boolean;
+  readonly choices: readonly string[] | undefined;
+}
+
+let fastTable: Map<string, FastOption> | undefined;
+
+/** Every name an option can be typed by (long name, aliases; without dashes) -> the option. */
+export function optionTable(): ReadonlyMap<string, FastOption> {
+  if (fastTable !== undefined) return fastTable;
+  fastTable = new Map();
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    const o: FastOption = { key, type: spec.type as FastOption['type'], array: spec.array === true, choices: spec.choices };
+    for (const name of [key, ...([] as string[]).concat(spec.alias ?? [])]) fastTable.set(name, o);
+  }
+  return fastTable;
+}
+
+/**
+ * The arguments as yargs would give them after its checks, or undefined when yargs has something to say or when the
+ * command line uses a form this reading leaves to yargs. Read here: `--name value`, `--name=value`, `-n value` for
+ * the options that take a value (a number only as digits; a value starting with "-" is left to yargs), `--flag`,
+ * `--no-flag` and `-f` for the booleans, an array option given again, `--` and the command after it. Left to yargs:
+ * --help, -h, --version, an option yargs does not know (strict) or spells otherwise (camelCase), an option without
+ * its value, a value not among its choices, an argument outside an option, grouped short flags, `--flag=true`, an
+ * array option given several values at once, any other option given twice.
+ */
+export function validArgv(args: readonly string[]): Record<string, unknown> | undefined {
+  const table = optionTable();
+  const argv: Record<string, unknown> = { _: [] };
+  /** false: an option given twice, left to yargs (whose parser has its own ways with some of those) */
+  const set = (o: FastOption, value: unknown): boolean => {
+    const prev = argv[o.key];
+    if (prev !== undefined && !o.array) return false;
+    argv[o.key] = prev === undefined ? (o.array ? [value] : value) : ([] as unknown[]).concat(prev, value);
+    return true;
+  };
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    let name: string;
+    let inline: string | undefined;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      inline = eq < 0 ? undefined : a.slice(eq + 1);
+    } else if (/^-[A-Za-z]$/.test(a)) {
+      name = a.slice(1);
+    } else {
+      return undefined;
+    }
+    let o = table.get(name);
+    if (o === undefined && name.startsWith('no-')) {
+      o = table.get(name.slice(3));
+      // --no-FLAG of a long name only (yargs' boolean-negation; --no-D and the like are left to yargs)
+      if (o?.type !== 'boolean' || inline !== undefined || name.length < 5 || !set(o, false)) return undefined;
+      continue;
+    }
+    if (o === undefined) return undefined;
+    if (o.type === 'boolean') {
+      if (inline !== undefined || !set(o, true)) return undefined;
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      value = args[i + 1];
+      if (value === undefined || value.startsWith('-')) return undefined;
+      i++;
+    }
+    if (o.choices !== undefined && !o.choices.includes(value)) return undefined;
+    if (o.type === 'number' && !/^[0-9]+$/.test(value)) return undefined;
+    if (!set(o, o.type === 'number' ? Number(value) : value)) return undefined;
+  }
+  if (i < args.length) argv['--'] = args.slice(i + 1);
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    if (argv[key] === undefined && spec.default !== undefined) argv[key] = spec.default;
+  }
+  return argv;
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function parseCli(args: readonly string[], env: Env, version: string, isTTY = false): CliResult {
-  let failure: string | undefined;
-  let output = '';
-  let argv: Record<string, unknown> | undefined;
-  const y = builder(version)
-    .exitProcess(false)
-    .fail((msg, err) => {
+export async function parseCli(args: readonly string[], env: Env, version: string, isTTY = false): Promise<CliResult> {
+  let argv: Record<string, unknown> | undefined = validArgv(args);
+  let y: Argv | undefined;
+  if (argv === undefined) {
+    // yargs' turn: --help, --version, or what it has to say about the command line
+    let failure: string | undefined;
+    let output = '';
+    y = (await yargsFor(version)).exitProcess(false).fail((msg, err) => {
       failure = msg ?? err?.message ?? 'invalid arguments';
     });
-  try {
-    argv = y.parseSync([...args], {}, (_err: unknown, _argv: unknown, out: string) => {
-      output = out;
-    }) as Record<string, unknown>;
-  } catch (err) {
-    failure ??= (err as Error).message;
+    try {
+      argv = y.parseSync([...args], {}, (_err: unknown, _argv: unknown, out: string) => {
+        output = out;
+      }) as Record<string, unknown>;
+    } catch (err) {
+      failure ??= (err as Error).message;
+    }
+    if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
+    if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
+    if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   }
-  if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
-  if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
-  if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
   try {
     return { kind: 'run', settings: toSettings(argv, env, isTTY) };
   } catch (err) {
@@ -267,7 +366,8 @@ export function normaliseVaultAddr(addr: string): string {
 
 const ARRAY_OPTIONS = new Set(['jpath', 'env-keep', '_', '--']);
 
-function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Settings {
+/** Parsed arguments (yargs' argv) and the environment -> Settings; throws UsageError. */
+export function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Settings {
   // An option given twice: the last one wins, as with most command-line tools.
   const a: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) a[k] = Array.isArray(v) && !ARRAY_OPTIONS.has(k) ? v[v.length - 1] : v;

@@ -9,9 +9,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { splitArgv } from './argv.js';
 import { JsonTextError, parseJsonConfig } from './json.js';
-import { ConfigFileSchema, TemplateSchema, type TemplateEntry } from './schema.js';
+import { configFileSchema, templateSchema, type ConfigFile, type TemplateEntry } from './schema.js';
 import { parseSecretPath, SecretPathError, type SecretSpec } from './secret-path.js';
 import { substitute, SubstitutionError } from './subst.js';
+import { isValidConfig } from './valid.js';
 
 export type OnChange = 'signal' | 'restart' | 'none';
 
@@ -123,7 +124,12 @@ function parseFile(path: string, shown: string): ParsedEntry[] {
     if (err instanceof JsonTextError) throw new ConfigError(`${shown}: not valid JSON: ${err.message}`);
     throw err;
   }
-  const result = ConfigFileSchema.safeParse(json);
+  // The JSON Schema check passes a valid file at once; zod (built now) says what is wrong with any other, and decides.
+  // A valid file is the parsed JSON itself, where a "__proto__" template or secret is an own key like any other.
+  if (isValidConfig(json)) {
+    return Object.entries(json as ConfigFile).map(([key, entry]) => [key, entry, Object.entries(entry.secrets ?? {})]);
+  }
+  const result = configFileSchema().safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`${shown}: ${formatIssue(issue)}`);
@@ -133,7 +139,7 @@ function parseFile(path: string, shown: string): ParsedEntry[] {
   const raw = json as Record<string, unknown>;
   const templates: Array<[string, TemplateEntry, Record<string, unknown>]> = Object.entries(result.data).map(([k, e]) => [k, e, raw[k] as Record<string, unknown>]);
   if (Object.hasOwn(raw, '__proto__')) {
-    const entry = TemplateSchema.safeParse(raw['__proto__']);
+    const entry = templateSchema().safeParse(raw['__proto__']);
     if (!entry.success) throw new ConfigError(`${shown}: ${formatIssue({ ...entry.error.issues[0]!, path: ['__proto__', ...entry.error.issues[0]!.path] })}`);
     templates.unshift(['__proto__', entry.data, raw['__proto__'] as Record<string, unknown>]);
     templates.sort((a, b) => Object.keys(raw).indexOf(a[0]) - Object.keys(raw).indexOf(b[0]));

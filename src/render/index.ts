@@ -6,7 +6,8 @@
  * where secrets come from.
  */
 import { basename, dirname, join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { stat } from '../fsp.js';
+import { monotonicMs } from '../clock.js';
 import type { TemplateConfig } from '../config/load.js';
 import { inThreadPool } from '../thread-pool.js';
 import type { Logger } from '../log.js';
@@ -96,6 +97,8 @@ export interface TemplateEvaluator {
     input: EvaluationInput,
     signal?: AbortSignal,
   ): Promise<ReadonlyMap<string, string | Uint8Array> & { readonly secretNames?: ReadonlySet<string> }>;
+  /** Optional: get ready to evaluate this template soon (read, compile, load what it needs). */
+  prepare?(templatePath: string): void;
 }
 
 export class Renderer {
@@ -124,15 +127,24 @@ export class Renderer {
     this.isRoot = opts.isRoot ?? process.getuid?.() === 0;
   }
 
+  /** Get ready to evaluate this template soon (see JsonnetEvaluator.prepare); never throws. */
+  prepareEvaluation(tmpl: TemplateConfig): void {
+    try {
+      this.evaluator.prepare?.(tmpl.templatePath);
+    } catch {
+      // the evaluation says what is wrong
+    }
+  }
+
   /** Evaluate a template and resolve where its files go. Writes nothing. Throws TemplateError or OutputError. */
   async plan(tmpl: TemplateConfig, input: EvaluationInput, signal?: AbortSignal): Promise<PlannedFile[]> {
-    const started = performance.now();
+    const started = monotonicMs();
     const cpu = process.cpuUsage();
     const outputs = await this.evaluator.evaluate(tmpl.template, tmpl.templatePath, input, signal);
     const used = process.cpuUsage(cpu);
     const round = (ms: number): number => Math.round(ms * 100) / 100;
     this.opts.logger.debug(
-      { template: tmpl.template, files: outputs.size, ms: round(performance.now() - started), cpuMs: round((used.user + used.system) / 1000) },
+      { template: tmpl.template, files: outputs.size, ms: round(monotonicMs() - started), cpuMs: round((used.user + used.system) / 1000) },
       'template evaluated',
     );
     const owner = this.ownerFor(tmpl);
@@ -211,7 +223,8 @@ export class Renderer {
 
   /**
    * Put a prepared template's files in place (the renames, in order). A failure removes the temporary files not yet
-   * renamed and throws a CommitError carrying the files already renamed.
+   * renamed and throws a CommitError carrying the files already renamed. The directories' fsync is left to
+   * dirs.flush(), after which the caller reports the files written (written()).
    */
   async commit(p: PreparedTemplate, dirs: Dirs): Promise<FileResult[]> {
     const tmpl = p.template;
@@ -224,15 +237,20 @@ export class Renderer {
         await this.abort({ template: tmpl, files: p.files.slice(i + 1) });
         throw new CommitError(this.outputError(tmpl, f, err), results);
       }
-      const result = { path: f.path, shown: f.shown, outcome: prepared.outcome, bytes: f.content.length };
-      results.push(result);
-      this.opts.logger.debug(
-        { template: tmpl.template, config: tmpl.configFile, path: f.shown, outcome: prepared.outcome, bytes: result.bytes },
-        prepared.outcome === 'unchanged' ? 'file unchanged' : 'file written',
-      );
+      results.push({ path: f.path, shown: f.shown, outcome: prepared.outcome, bytes: f.content.length });
       await this.checkDir(tmpl, f, dirs);
     }
     return results;
+  }
+
+  /** Log a template's files as written: once their directories are fsync'd (dirs.flush()). */
+  written(tmpl: TemplateConfig, results: readonly FileResult[]): void {
+    for (const r of results) {
+      this.opts.logger.debug(
+        { template: tmpl.template, config: tmpl.configFile, path: r.shown, outcome: r.outcome, bytes: r.bytes },
+        r.outcome === 'unchanged' ? 'file unchanged' : 'file written',
+      );
+    }
   }
 
   /** Remove a prepared template's temporary files (nothing of it is put in place). */
@@ -240,11 +258,14 @@ export class Renderer {
     await Promise.all(p.files.map((f) => f.prepared.abort()));
   }
 
-  /** Prepare and commit one template's files (a rendering at runtime). */
+  /** Prepare and commit one template's files, and fsync their directories. */
   async write(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<FileResult[]> {
     const dirs = new Dirs();
     try {
-      return await this.commit(await this.prepare(tmpl, files, dirs), dirs);
+      const results = await this.commit(await this.prepare(tmpl, files, dirs), dirs);
+      await dirs.flush();
+      this.written(tmpl, results);
+      return results;
     } finally {
       await dirs.close();
     }
@@ -270,8 +291,12 @@ export class Renderer {
   }
 
   private async checkConfinement(tmpl: TemplateConfig, files: readonly PlannedFile[]): Promise<void> {
+    const checked = new Set<string>(); // the check depends on the directory only
     for (const f of files) {
       if (f.within === undefined) continue;
+      const key = `${f.within}\0${dirname(f.path)}`;
+      if (checked.has(key)) continue;
+      checked.add(key);
       try {
         await assertWithin(f.within, f.path);
       } catch (err) {
@@ -301,6 +326,10 @@ export class Renderer {
   private async sweep(tmpl: TemplateConfig, f: PlannedFile, dirs: Dirs): Promise<void> {
     if (this.swept.has(f.path)) return;
     const dir = (await dirs.open(dirname(f.path), f.within, true))!;
+    if (dir.created) {
+      this.swept.add(f.path); // a directory this batch made holds nothing of an earlier tconfd
+      return;
+    }
     const { removed, pending } = await removeStaleTemps(dir, basename(f.path));
     if (pending === 0) this.swept.add(f.path);
     if (removed > 0) {

@@ -9,9 +9,10 @@
  * checked inside the evaluator, and by a depth limit.
  */
 import { dirname } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { LeaseFacts } from '../sources/types.js';
-import { Evaluation, JObject, RuntimeError, StaticError, formatStack, type Value } from './jsonnet/index.js';
+import { nodeCrypto } from '../builtins.js';
+import { Evaluation, JObject, RuntimeError, StaticError, formatStack, precompile, type Value } from './jsonnet/index.js';
+import { preloadYaml } from './jsonnet/std-yaml.js';
 import { nativeFunctions } from './native.js';
 
 export interface EvaluationInput {
@@ -47,6 +48,18 @@ export class JsonnetEvaluator {
   constructor(private readonly opts: EvaluatorOptions) {}
 
   /**
+   * Ahead of a template's evaluation, while its secrets are fetched (the thread is idle, waiting for Vault or a
+   * command): read and compile it and the files it imports, and load what its text says it will need, node:crypto
+   * (std.md5, sha256, bcrypt, htpasswd) and the yaml package (std.parseYaml). The evaluation then finds them ready.
+   */
+  prepare(templatePath: string): void {
+    const texts = precompile(templatePath, [dirname(templatePath), ...this.opts.jpaths]);
+    const all = texts.join('\n');
+    if (/\bmd5\b|sha256|bcrypt|htpasswd/.test(all)) nodeCrypto();
+    if (/\bparseYaml\b/.test(all)) preloadYaml();
+  }
+
+  /**
    * Evaluate a template: output key -> file content. Throws TemplateError. Once `signal` is aborted (shutdown), the
    * evaluation stops at the end of the slice in progress and rejects with the signal's reason.
    */
@@ -78,7 +91,7 @@ export class JsonnetEvaluator {
     }
     const files: Map<string, Buffer> & { secretNames?: Set<string> } = new Map<string, Buffer>();
     for (const key of keys) {
-      await yieldToEventLoop();
+      await new Promise<void>((resolve) => setImmediate(resolve));
       signal?.throwIfAborted();
       const shownKey = (top as JObject).isTaintedKey(key) ? undefined : key;
       if (shownKey === undefined) (files.secretNames ??= new Set()).add(key);

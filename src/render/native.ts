@@ -9,8 +9,8 @@
  * new hash, a "changed" file and a reload at every rendering: a hash is remembered (in memory, keyed by a SHA-256 of
  * cost and password) and reused while the password stays the same.
  */
-import { createHash } from 'node:crypto';
 import bcryptjs from 'bcryptjs';
+import { nodeCrypto } from '../builtins.js';
 import { JObject, RuntimeError, nativeArgs, nativeFunction, type JFunction, type Value } from './jsonnet/index.js';
 
 const hashes = new Map<string, string>();
@@ -19,7 +19,7 @@ export function bcryptHash(password: Value, cost: Value): string {
   if (typeof password !== 'string') throw new Error('bcrypt: the password must be a string');
   const rounds = cost === null || cost === undefined ? 10 : Number(cost);
   if (!Number.isInteger(rounds) || rounds < 4 || rounds > 15) throw new Error('bcrypt: cost must be a whole number from 4 to 15');
-  const key = createHash('sha256').update(`${rounds}\0${password}`).digest('hex');
+  const key = nodeCrypto().createHash('sha256').update(`${rounds}\0${password}`).digest('hex');
   let hash = hashes.get(key);
   if (hash === undefined) {
     hash = bcryptjs.hashSync(password, rounds).replace(/^\$2[ab]\$/, '$2y$');
@@ -52,7 +52,7 @@ function native(name: string, params: string[], impl: (args: Value[]) => Value):
 
 export function nativeFunctions(): Map<string, JFunction> {
   return new Map([
-    ['sha256', native('sha256', ['text'], ([text]) => createHash('sha256').update(String(text ?? '')).digest('hex'))],
+    ['sha256', native('sha256', ['text'], ([text]) => nodeCrypto().createHash('sha256').update(String(text ?? '')).digest('hex'))],
     ['bcrypt', native('bcrypt', ['password', 'cost'], ([password, cost]) => bcryptHash(password ?? null, cost ?? null))],
     [
       'htpasswd',

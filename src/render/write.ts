@@ -4,7 +4,9 @@
  * - A file is written as a temporary file in the same directory (created with O_EXCL and O_NOFOLLOW, with the final
  *   mode and owner), fsync'd, renamed over the target, and the directory fsync'd: a reader sees the old bytes or the
  *   new bytes, never a partial file. Writing is two steps, prepare (the temporary file, written and fsync'd) and
- *   commit (the rename), so that a caller can prepare many files and rename them only once all are prepared.
+ *   commit (the rename), so that a caller can prepare many files and rename them only once all are prepared. The
+ *   directories' fsync is left to Dirs.flush(): each directory written into (and the parent of each directory created)
+ *   is fsync'd once per batch, after all its renames, and a caller reports files written only after that.
  * - Directories are reached through descriptors (Linux): the template's dir is opened, then each directory below it
  *   with O_DIRECTORY|O_NOFOLLOW, and the temporary file, the rename, the lookups and the clean-up all go through
  *   /proc/self/fd/<dir fd>/<name>, so a directory swapped for a symbolic link after it was checked cannot redirect a
@@ -22,10 +24,10 @@
  * - Errors are WriteFailure: the errno code, the step and the path at fault (an output or a directory, never the
  *   temporary file), so that callers can name the template and output path.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, realpath, rename, stat, unlink, type FileHandle } from '../fsp.js';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
+import { nodeCrypto } from '../builtins.js';
 import { inThreadPool } from '../thread-pool.js';
 import type { Owner } from './owner.js';
 
@@ -84,14 +86,40 @@ const TEMP_NAME = /^\.(.+)\.(\d+)\.([0-9a-f]{8})\.tmp$/;
  */
 export function tempStem(name: string): string {
   if (Buffer.byteLength(name) + TEMP_OVERHEAD <= NAME_MAX) return name;
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  const hash = nodeCrypto().createHash('sha256').update(name).digest('hex').slice(0, 16);
   let prefix = Buffer.from(name).subarray(0, NAME_MAX - TEMP_OVERHEAD - 17).toString('utf8');
   if (prefix.endsWith('\uFFFD')) prefix = prefix.slice(0, -1); // a character cut in the middle
   return `${prefix}~${hash}`;
 }
 
 function tempName(name: string): string {
-  return `.${tempStem(name)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  return `.${tempStem(name)}.${process.pid}.${random4().toString('hex')}.tmp`;
+}
+
+/**
+ * 4 random bytes for a temporary file's name, from a pool refilled from /dev/urandom: node:crypto costs ~3 ms to load
+ * at the first write of a start that otherwise does not need it. (O_EXCL, not the name, is what stops a planted file
+ * from being written through.)
+ */
+let pool: Buffer | undefined;
+let used = 0;
+function random4(): Buffer {
+  if (pool === undefined || used + 4 > pool.length) {
+    pool = Buffer.alloc(256);
+    used = 0;
+    try {
+      const fd = openSync('/dev/urandom', constants.O_RDONLY);
+      try {
+        if (readSync(fd, pool, 0, pool.length, null) !== pool.length) throw new Error('short read');
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      nodeCrypto().randomFillSync(pool);
+    }
+  }
+  used += 4;
+  return pool.subarray(used - 4, used);
 }
 
 // ---- directories -----------------------------------------------------------------------------------------------
@@ -102,6 +130,8 @@ export class Dir {
     /** Its path, for messages. */
     readonly path: string,
     readonly fh: FileHandle | undefined,
+    /** Made by this batch of writes: it holds no temporary file of an earlier tconfd. */
+    readonly created = false,
   ) {}
 
   /** A path that names `name` in this very directory, whatever happened to its path since it was opened. */
@@ -115,7 +145,8 @@ export class Dir {
         await this.fh.sync();
         return;
       }
-      const fh = await open(this.path, 'r');
+      // by path (no descriptor): never opened unless it is a directory, never waiting on a FIFO swapped in
+      const fh = await open(this.path, DIR_FLAGS | constants.O_NONBLOCK);
       try {
         await fh.sync();
       } finally {
@@ -136,39 +167,68 @@ const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
 /**
  * The directories of one batch of writes, each opened once (many outputs share a directory); close() when done.
  * open() answers undefined for a directory that does not exist when `create` is false (--check).
+ *
+ * The directories whose entries changed (a file renamed into it, a directory created in it) are fsync'd by flush(),
+ * once each however many files the batch put there; close() flushes too.
  */
 export class Dirs {
   readonly #open = new Map<string, Promise<Dir | undefined>>();
+  /** Directories to fsync, by path (one descriptor each). */
+  readonly #unsynced = new Map<string, Dir>();
+  /** Descriptors held only for their fsync (the parents of directories created), closed by flush(). */
+  readonly #held: Dir[] = [];
+
+  constructor(private readonly fsyncDir: (dir: Dir) => Promise<void> = (dir) => dir.sync()) {}
 
   open(dir: string, within: string | undefined, create: boolean): Promise<Dir | undefined> {
     const key = `${within ?? ''}\0${dir}\0${create}`;
-    let p = this.#open.get(key);
+    // a directory opened (or made) for writing is the one a look without creating finds
+    let p = create ? undefined : this.#open.get(`${within ?? ''}\0${dir}\0true`);
+    if (p !== undefined) return p;
+    p = this.#open.get(key);
     if (p === undefined) {
-      p = inThreadPool(() => openDir(dir, within, create));
+      p = inThreadPool(() => openDir(dir, within, create, this));
       this.#open.set(key, p);
       p.catch(() => this.#open.delete(key));
     }
     return p;
   }
 
+  /** `dir`'s new entries reach the disk at the next flush(). `held`: the descriptor is this object's to close. */
+  syncLater(dir: Dir, held = false): void {
+    const known = this.#unsynced.get(dir.path);
+    if (known === undefined || (known.fh === undefined && dir.fh !== undefined)) this.#unsynced.set(dir.path, dir);
+    if (held) this.#held.push(dir);
+  }
+
+  /** fsync every directory given to syncLater() since the last flush, once each. */
+  async flush(): Promise<void> {
+    const dirs = [...this.#unsynced.values()];
+    this.#unsynced.clear();
+    await Promise.all(dirs.map((d) => inThreadPool(() => this.fsyncDir(d))));
+    const held = this.#held.splice(0);
+    await Promise.all(held.map((d) => d.close()));
+  }
+
   async close(): Promise<void> {
+    await this.flush();
     const all = [...this.#open.values()];
     this.#open.clear();
     await Promise.all(all.map((p) => p.then((d) => d?.close(), () => undefined)));
   }
 }
 
-async function openDir(dir: string, within: string | undefined, create: boolean): Promise<Dir | undefined> {
+async function openDir(dir: string, within: string | undefined, create: boolean, dirs: Dirs): Promise<Dir | undefined> {
   const root = within ?? dir;
   if (!isInside(root, dir)) throw new EscapeError(`${dir} is outside ${root}`);
-  if (create) await ensureDir(root);
-  else if (!(await stat(root).then((s) => s.isDirectory(), () => false))) return undefined;
+  let created = await byPath(root, create, dirs);
+  if (created === undefined) return undefined;
   if (!DIRECTORY_DESCRIPTORS) {
     // Checked by path right before writing: a swap between this check and the rename is not detected.
-    if (create) await ensureDir(dir);
-    else if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
+    created = await byPath(dir, create, dirs);
+    if (created === undefined) return undefined;
     if (within !== undefined) await assertWithin(within, join(dir, 'x'));
-    return new Dir(dir, undefined);
+    return new Dir(dir, undefined, created);
   }
   let cur: FileHandle;
   try {
@@ -181,34 +241,56 @@ async function openDir(dir: string, within: string | undefined, create: boolean)
     const realRoot = await readlink(`/proc/self/fd/${cur.fd}`);
     for (const part of relative(root, dir).split(sep).filter((p) => p !== '')) {
       const next = await openBelow(cur, curPath, part, realRoot, create);
-      await cur.close();
+      // A directory created in cur is on disk once cur is fsync'd: dirs keeps cur for that (and closes it).
+      if (next?.created === true) dirs.syncLater(new Dir(curPath, cur), true);
+      else await cur.close();
       if (next === undefined) return undefined;
-      cur = next;
+      cur = next.fh;
+      created = next.created;
       curPath = join(curPath, part);
     }
   } catch (err) {
     await cur.close().catch(() => undefined);
     throw err;
   }
-  return new Dir(dir, cur);
+  return new Dir(dir, cur, created);
+}
+
+/**
+ * A directory reached by path: made (with its missing parents, whose own parents dirs fsyncs) when `create`, then
+ * whether this call made it; undefined when it is not there (or not a directory) and not `create`.
+ */
+async function byPath(dir: string, create: boolean, dirs: Dirs): Promise<boolean | undefined> {
+  if (!create) return (await stat(dir).then((s) => s.isDirectory(), () => false)) ? false : undefined;
+  const made = await ensureDir(dir);
+  for (const m of made) dirs.syncLater(new Dir(dirname(m), undefined));
+  return made.includes(dir);
 }
 
 /**
  * Open the directory `part` of the directory `parent` (reached as parentPath) without following a symbolic link, or
  * through a link only to a directory inside realRoot; created (0755) when missing and `create`.
  */
-async function openBelow(parent: FileHandle, parentPath: string, part: string, realRoot: string, create: boolean): Promise<FileHandle | undefined> {
+async function openBelow(
+  parent: FileHandle,
+  parentPath: string,
+  part: string,
+  realRoot: string,
+  create: boolean,
+): Promise<{ fh: FileHandle; created: boolean } | undefined> {
   const at = `/proc/self/fd/${parent.fd}/${part}`;
   const shown = join(parentPath, part);
+  let created = false;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await open(at, DIR_FLAGS | constants.O_NOFOLLOW);
+      return { fh: await open(at, DIR_FLAGS | constants.O_NOFOLLOW), created };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         if (!create) return undefined;
         try {
           await mkdir(at, 0o755);
+          created = true;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw failure(e, shown, 'creating directory');
         }
@@ -241,7 +323,7 @@ async function openBelow(parent: FileHandle, parentPath: string, part: string, r
       await fh.close();
       throw new EscapeError(`leaves its dir through the symbolic link ${shown}, which leads to ${real}`);
     }
-    return fh;
+    return { fh, created };
   }
   throw new WriteFailure('EAGAIN', shown, 'opening directory', 'it keeps changing (being swapped for a link and back?)');
 }
@@ -328,7 +410,7 @@ async function prepare(file: FileToWrite, dirs: Dirs): Promise<PreparedFile> {
           throw failure(err, file.path, 'replacing');
         }
         done = true;
-        await dir.sync();
+        dirs.syncLater(dir); // fsync'd once for the whole batch, by dirs.flush()
       }),
     abort: async () => {
       if (!done) await inThreadPool(remove);
@@ -336,15 +418,18 @@ async function prepare(file: FileToWrite, dirs: Dirs): Promise<PreparedFile> {
   };
 }
 
-/** Write one file atomically (prepare, then commit). */
-export async function writeFileAtomic(file: FileToWrite): Promise<WriteOutcome> {
-  const dirs = new Dirs();
+/**
+ * Write one file atomically (prepare, then commit). With `dirs`, its directory's fsync is left to dirs.flush() (or
+ * close()), which the caller awaits before it reports the file written; without, it is done here.
+ */
+export async function writeFileAtomic(file: FileToWrite, dirs?: Dirs): Promise<WriteOutcome> {
+  const own = dirs ?? new Dirs();
   try {
-    const p = await prepareFile(file, dirs);
+    const p = await prepareFile(file, own);
     await p.commit();
     return p.outcome;
   } finally {
-    await dirs.close();
+    if (dirs === undefined) await own.close();
   }
 }
 
@@ -467,10 +552,11 @@ async function fixMeta(fh: FileHandle, file: FileToWrite): Promise<void> {
 /**
  * Create a directory and its missing parents, one mkdir per component from the root down: bounded by the number of
  * components, and each failure is the kernel's own answer (EROFS, EACCES, ENOENT...) for the component at fault.
+ * Returns the directories it created.
  */
-export async function ensureDir(dir: string): Promise<void> {
+export async function ensureDir(dir: string): Promise<string[]> {
   try {
-    if ((await stat(dir)).isDirectory()) return;
+    if ((await stat(dir)).isDirectory()) return [];
     throw new WriteFailure('ENOTDIR', dir, 'creating directory', 'exists and is not a directory');
   } catch (err) {
     if (err instanceof WriteFailure) throw err;
@@ -478,10 +564,12 @@ export async function ensureDir(dir: string): Promise<void> {
     if (code !== 'ENOENT') throw failure(err, dir, 'creating directory');
   }
   let cur = '';
+  const created: string[] = [];
   for (const part of dir.split(sep).filter((p) => p !== '')) {
     cur += sep + part;
     try {
       await mkdir(cur, 0o755);
+      created.push(cur);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw failure(err, cur, 'creating directory');
@@ -494,6 +582,7 @@ export async function ensureDir(dir: string): Promise<void> {
       if (!isDir) throw new WriteFailure('ENOTDIR', cur, 'creating directory', 'exists and is not a directory');
     }
   }
+  return created;
 }
 
 /**

@@ -11,6 +11,9 @@ import { Dirs } from '../render/write.js';
 import { fetchSecret, type Fetched, type LeaseFacts, type SourceRegistry } from '../sources/index.js';
 import type { Clock } from '../clock.js';
 
+/** Templates prepared at a time by write(). */
+const WRITE_CONCURRENCY = 8;
+
 export interface TemplateOutcome {
   readonly template: TemplateConfig;
   readonly files: readonly FileResult[];
@@ -56,10 +59,24 @@ export class Pipeline {
     return this.opts.config.templates;
   }
 
-  /** Fetch every secret once (in parallel). Throws the first failure (SecretFetchError naming the path). */
+  /**
+   * Fetch every secret once (in parallel). Throws the first failure (SecretFetchError naming the path). Meanwhile,
+   * whenever the thread is idle, the templates are got ready for their evaluation (read, compiled), one per turn of
+   * the event loop: what a start would otherwise do after the fetches, it does while waiting for them.
+   */
   async fetchAll(signal?: AbortSignal): Promise<void> {
     const specs = [...this.opts.config.secrets.values()];
+    const pending = [...this.templates];
+    let fetching = true;
+    const prepareNext = (): void => {
+      const t = pending.shift();
+      if (t === undefined || !fetching) return;
+      this.opts.renderer.prepareEvaluation(t);
+      setImmediate(prepareNext);
+    };
+    setImmediate(prepareNext);
     const results = await Promise.allSettled(specs.map((s) => this.fetch(s, signal)));
+    fetching = false;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -147,26 +164,19 @@ export class Pipeline {
   /**
    * Write planned files, all or nothing as far as the file system lets: every temporary file of every template is
    * written and fsync'd before any is renamed over its output, so a file that cannot be written (a dir that is not a
-   * directory, EACCES, ENOSPC...) leaves every previous file in place. A failure among the renames (rare: the
-   * directory changed meanwhile) throws a PartialWriteError naming what is already in place. Once `signal` is aborted,
-   * nothing more is prepared and nothing is renamed; renames already begun are finished. Returns what changed per
-   * template.
+   * directory, EACCES, ENOSPC...) leaves every previous file in place. Templates are prepared WRITE_CONCURRENCY at a
+   * time (the thread pool overlaps one file's fsync with another's writing); after one fails no other is started, and
+   * the failure of the first failing template in the plans' order is thrown, whatever the timing. A failure among the
+   * renames (rare: the directory changed meanwhile) throws a PartialWriteError naming what is already in place. Once
+   * `signal` is aborted, nothing more is prepared and nothing is renamed; renames already begun are finished. Each
+   * directory is fsync'd once, after all the renames, and only then are files reported written. Returns what changed
+   * per template, in the plans' order.
    */
   async write(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>, signal?: AbortSignal): Promise<TemplateOutcome[]> {
     const renderer = this.opts.renderer;
     const dirs = new Dirs();
     try {
-      const prepared: PreparedTemplate[] = [];
-      try {
-        for (const [t, files] of plans) {
-          signal?.throwIfAborted();
-          prepared.push(await renderer.prepare(t, files, dirs));
-        }
-        signal?.throwIfAborted();
-      } catch (err) {
-        await Promise.all(prepared.map((p) => renderer.abort(p)));
-        throw err;
-      }
+      const prepared = await this.prepareAll(plans, dirs, signal);
       const outcomes: TemplateOutcome[] = [];
       for (let i = 0; i < prepared.length; i++) {
         const p = prepared[i]!;
@@ -180,10 +190,44 @@ export class Pipeline {
           throw new PartialWriteError(cause, [...outcomes, ...partly]);
         }
       }
+      await dirs.flush();
+      for (const o of outcomes) renderer.written(o.template, o.files);
       return outcomes;
     } finally {
       await dirs.close();
     }
+  }
+
+  /** Prepare every template's files (see write()); on any failure nothing prepared is left and the error is thrown. */
+  private async prepareAll(plans: ReadonlyMap<TemplateConfig, PlannedFile[]>, dirs: Dirs, signal?: AbortSignal): Promise<PreparedTemplate[]> {
+    const renderer = this.opts.renderer;
+    const entries = [...plans];
+    const prepared: (PreparedTemplate | undefined)[] = new Array<PreparedTemplate | undefined>(entries.length);
+    let next = 0;
+    // the failure of the first failing template in the plans' order: every template before it was started too
+    const failed: { first?: { index: number; error: unknown } } = {};
+    const fail = (index: number, error: unknown): void => {
+      if (failed.first === undefined || index < failed.first.index) failed.first = { index, error };
+    };
+    const worker = async (): Promise<void> => {
+      while (failed.first === undefined && next < entries.length && signal?.aborted !== true) {
+        const index = next++;
+        const [t, files] = entries[index]!;
+        try {
+          prepared[index] = await renderer.prepare(t, files, dirs);
+        } catch (error) {
+          fail(index, error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, entries.length) }, worker));
+    if (failed.first === undefined && signal?.aborted === true) failed.first = { index: -1, error: signal.reason };
+    const done = prepared.filter((p): p is PreparedTemplate => p !== undefined);
+    if (failed.first !== undefined) {
+      await Promise.all(done.map((p) => renderer.abort(p)));
+      throw failed.first.error;
+    }
+    return done;
   }
 
   private outcome(t: TemplateConfig, results: readonly FileResult[]): TemplateOutcome {

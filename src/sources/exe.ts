@@ -2,6 +2,7 @@ import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
 import { DEFAULT_MAX_SECRET_BYTES } from '../size.js';
+import { runCommand } from './run-command.js';
 import { decodeBytes, tooLarge } from './text.js';
 import { SecretFetchError, type Fetched, type SecretSource } from './types.js';
 
@@ -23,9 +24,6 @@ export interface ExeSourceOptions {
   readonly timeoutMs?: number;
 }
 
-/** After the command exited, how long its output may stay open (a process it left in the background holds it). */
-const PIPES_GRACE_MS = 1_000;
-
 /**
  * `exe:str|js|b64[,static|dynamic]:/abs/cmd args`: runs the command without a shell and takes its stdout: trimmed
  * text for str, parsed after trimming for js (rconfd parsed the untrimmed output), the raw bytes as base64 for b64.
@@ -35,7 +33,8 @@ const PIPES_GRACE_MS = 1_000;
  * The command runs in a process group of its own. At the time limit (30 s), or when the caller gives up (shutdown, a
  * newer rendering), the whole group is killed (SIGKILL), whatever it started in the background. Once the command has
  * exited, its output is waited for at most a second: a process it left behind holding stdout open (`sleep 60 &`) is
- * killed with the group and does not hold the rendering up. Nothing of the group outlives the fetch.
+ * killed with the group and does not hold the rendering up. Nothing of the group outlives the fetch. The command runs
+ * through node:child_process (run-command.ts), not execa: execa cost ~50 ms at its first use, on the start's path.
  */
 export class ExeSource implements SecretSource<ExeSecretSpec> {
   constructor(private readonly opts: ExeSourceOptions) {}
@@ -44,80 +43,37 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
     const timeout = this.opts.timeoutMs ?? 30_000;
     const maxBytes = this.opts.maxBytes ?? DEFAULT_MAX_SECRET_BYTES;
     const user = this.opts.user;
-    const { execa } = await import('execa'); // loaded on first use: most configs have no exe secret
-    signal?.throwIfAborted();
-    // Ours, not execa's: execa's timeout and cancelSignal kill the command only, and its result waits for the end of
-    // the output, which a background process can hold open for ever.
-    const stop = new AbortController();
-    let timedOut = false;
-    let leftOpen = false;
-    const sub = execa(spec.command, spec.args, {
-      reject: false,
-      cancelSignal: stop.signal,
-      killSignal: 'SIGKILL',
-      detached: true, // its own process group (and session), killed as one
-      env: this.opts.env as Record<string, string>,
-      extendEnv: false,
-      stdin: 'ignore',
-      encoding: 'buffer',
-      stripFinalNewline: false,
-      maxBuffer: { stdout: maxBytes, stderr: MAX_STDERR_BYTES },
-      ...(user !== undefined ? { uid: user.owner.uid, gid: user.owner.gid } : {}),
-    });
-    const killGroup = (): void => {
-      if (sub.pid === undefined) return;
-      try {
-        process.kill(-sub.pid, 'SIGKILL');
-      } catch {
-        // the group is gone already
-      }
-    };
-    const onAbort = (): void => stop.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    stop.signal.addEventListener('abort', killGroup, { once: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop.abort(new Error('timed out'));
-    }, timeout);
-    let pipesTimer: NodeJS.Timeout | undefined;
-    sub.once('exit', () => {
-      pipesTimer = setTimeout(() => {
-        leftOpen = true;
-        killGroup();
-        // A process that left the group (setsid) still holds the pipes: stop reading them.
-        pipesTimer = setTimeout(() => {
-          sub.stdout?.destroy();
-          sub.stderr?.destroy();
-        }, PIPES_GRACE_MS);
-      }, PIPES_GRACE_MS);
-    });
     let result;
     try {
-      result = await sub;
-    } finally {
-      clearTimeout(timer);
-      clearTimeout(pipesTimer);
-      signal?.removeEventListener('abort', onAbort);
-      killGroup(); // nothing of it outlives the fetch
+      result = await runCommand(spec.command, spec.args, {
+        env: this.opts.env,
+        timeoutMs: timeout,
+        signal,
+        maxStdout: maxBytes,
+        maxStderr: MAX_STDERR_BYTES,
+        uid: user?.owner.uid,
+        gid: user?.owner.gid,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw new SecretFetchError(spec.raw, 'command stopped: tconfd no longer needs its output');
+      throw err;
     }
     const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
-    if (timedOut) {
+    if (result.errorCode === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+    if (result.errorCode !== undefined) throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as, result.errorCode === 'EACCES' ? undefined : result.errorCode])}`);
+    if (result.timedOut) {
       throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s (it and every process it started were killed)`);
     }
-    if (signal?.aborted) throw new SecretFetchError(spec.raw, 'command stopped: tconfd no longer needs its output');
-    if (result.isMaxBuffer) {
-      if (result.stdout.length >= maxBytes) throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
+    if (result.overflow === 'stdout') throw tooLarge(spec.raw, maxBytes, 'the command\'s output');
+    if (result.overflow === 'stderr') {
       throw new SecretFetchError(spec.raw, `command wrote more than ${MAX_STDERR_BYTES / 1024} KiB on stderr and was stopped (not shown)`);
     }
-    if (result.failed) {
-      const err = result as unknown as { code?: string; exitCode?: number; signal?: string; stderr?: Uint8Array };
-      if (err.code === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
-      if (err.code === 'EACCES') throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as])}`);
-      if (leftOpen && err.exitCode === undefined && err.signal === undefined) {
-        throw new SecretFetchError(spec.raw, 'command exited, but a process it started outside its process group kept its output open');
-      }
-      const how = err.signal ? `was killed by ${err.signal}` : `exited with status ${err.exitCode ?? '?'}`;
-      throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(err.stderr)])}`);
+    if (result.leftOpen) {
+      throw new SecretFetchError(spec.raw, 'command exited, but a process it started outside its process group kept its output open');
+    }
+    if (result.exitCode !== 0) {
+      const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with status ${result.exitCode ?? '?'}`;
+      throw new SecretFetchError(spec.raw, `command ${how}${notes([as, stderrSummary(result.stderr)])}`);
     }
     return {
       value: decodeBytes(spec.raw, result.stdout, spec.format, { trim: true }),

@@ -16,11 +16,11 @@
  * error naming the path and the role. Every error is a SecretFetchError naming the secret path, with the Vault error
  * as cause; none carries response data.
  */
-import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { VaultSecretSpec } from '../config/secret-path.js';
 import { parseDuration } from '../duration.js';
 import type { VaultExchange, VaultResponse } from '../vault/client.js';
+import { nodeCrypto } from '../builtins.js';
 import { detectKv2Deleted } from '../vault/client.js';
 import { isPermissionDenied, VaultError } from '../vault/errors.js';
 import { VaultLoginError } from '../vault/auth.js';
@@ -116,7 +116,7 @@ export function lifetimeOf(envelope: VaultResponse | undefined): Lifetime {
     const pem = (data as Record<string, unknown>)['certificate'];
     if (typeof pem === 'string' && pem.includes('-----BEGIN CERTIFICATE-----')) {
       try {
-        const cert = new X509Certificate(pem);
+        const cert = new (nodeCrypto().X509Certificate)(pem);
         const notBefore = Date.parse(cert.validFrom);
         const notAfter = Date.parse(cert.validTo);
         if (Number.isFinite(notBefore) && Number.isFinite(notAfter)) return { kind: 'certificate', notBefore, notAfter };

@@ -7,8 +7,8 @@
  *
  * Nothing here sees a secret value or a lease id: labels are template paths and secret NAMES from the config.
  */
-import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { nodeHttp } from '../builtins.js';
 import type { Logger } from '../log.js';
 
 /** What the caller knows about one secret (by name, as given in the config). */
@@ -249,7 +249,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   const metrics = opts.metrics ?? new Metrics();
   const now = opts.now ?? Date.now;
 
-  const server = http.createServer((req, res) => {
+  const server = nodeHttp().createServer((req, res) => {
     const send = (code: number, body: string, type = TEXT): void => {
       res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
       res.end(req.method === 'HEAD' ? undefined : body);

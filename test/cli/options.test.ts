@@ -11,8 +11,8 @@ import { assertBuilt, runTconfd } from '../support/tconfd.js';
 import { tempDirs } from '../support/files.js';
 
 const parse = (...args: string[]) => parseCli(args, {}, '0.0.0');
-const usage = (...args: string[]): string => {
-  const r = parse(...args);
+const usage = async (...args: string[]): Promise<string> => {
+  const r = await parse(...args);
   if (r.kind !== 'usage-error') throw new Error(`accepted: ${args.join(' ')}`);
   return r.message;
 };
@@ -34,28 +34,28 @@ describe('duration options: minimums and maximums', () => {
     ['--wait', '1s:2d', '--wait: "1s:2d" is more than the maximum of 24h'],
     ['--reload-grace', '2h', '--reload-grace: "2h" is more than the maximum of 1h'],
     ['--reload-grace', 'soon', '--reload-grace: invalid duration "soon": expected numbers with units ns, us, ms, s, m, h or d (examples: "500ms", "2s", "1m30s", or a number of seconds)'],
-  ])('%s %s', (flag, value, message) => {
-    expect(usage(flag, value)).toBe(message);
+  ])('%s %s', async (flag, value, message) => {
+    expect(await usage(flag, value)).toBe(message);
   });
 
-  it('--reload-grace: 5 s by default, 0 sends reload signals at once', () => {
-    const grace = (...args: string[]): number | undefined => {
-      const r = parse(...args);
+  it('--reload-grace: 5 s by default, 0 sends reload signals at once', async () => {
+    const grace = async (...args: string[]): Promise<number | undefined> => {
+      const r = await parse(...args);
       return r.kind === 'run' ? r.settings.supervisor.reloadGraceMs : undefined;
     };
-    expect(grace()).toBe(5_000);
-    expect(grace('--reload-grace', '0')).toBe(0);
-    expect(grace('--reload-grace', '30s')).toBe(30_000);
-    expect(grace('--reload-grace', '1h')).toBe(3_600_000);
+    expect(await grace()).toBe(5_000);
+    expect(await grace('--reload-grace', '0')).toBe(0);
+    expect(await grace('--reload-grace', '30s')).toBe(30_000);
+    expect(await grace('--reload-grace', '1h')).toBe(3_600_000);
   });
 
-  it('--vault-retry-max shorter than --vault-retry-min', () => {
-    expect(usage('--vault-retry-min', '10s', '--vault-retry-max', '1s')).toBe('--vault-retry-max: "1s" is shorter than --vault-retry-min "10s"');
+  it('--vault-retry-max shorter than --vault-retry-min', async () => {
+    expect(await usage('--vault-retry-min', '10s', '--vault-retry-max', '1s')).toBe('--vault-retry-max: "1s" is shorter than --vault-retry-min "10s"');
   });
 
-  it('the defaults, zero where zero means something (no grace, no splay, no wait), and the bounds themselves are accepted', () => {
+  it('the defaults, zero where zero means something (no grace, no splay, no wait), and the bounds themselves are accepted', async () => {
     for (const args of [[], ['--revoke-grace', '0'], ['--splay', '0s'], ['--wait', '0'], ['--kill-timeout', '0'], ['--static-refresh', '100ms'], ['--vault-timeout', '24h']]) {
-      expect(parse(...args).kind, args.join(' ')).toBe('run');
+      expect((await parse(...args)).kind, args.join(' ')).toBe('run');
     }
   });
 });
@@ -69,8 +69,8 @@ describe('whole-number and size options', () => {
     ['--max-secret-size', '0', '--max-secret-size: "0" is less than one byte'],
     ['--max-secret-size', '2GiB', '--max-secret-size: "2GiB" is more than the maximum of 1 GiB'],
     ['--health-listen', '127.0.0.1:99999', '--health-listen: "127.0.0.1:99999" is not HOST:PORT (port 0 to 65535)'],
-  ])('%s %s', (flag, value, message) => {
-    expect(usage(flag, value)).toBe(message);
+  ])('%s %s', async (flag, value, message) => {
+    expect(await usage(flag, value)).toBe(message);
   });
 });
 

@@ -30,16 +30,15 @@ describe('closestName', () => {
 });
 
 describe('parseCli suggestions, over the whole option table', () => {
-  const help = parseCli(['--help'], {}, '0.0.0');
-  const options = help.kind === 'print' ? [...new Set([...help.text.matchAll(/^\s+(?:-\w, )?--([a-z][a-z0-9-]+)/gm)].map((m) => m[1]!))] : [];
-
-  it('finds every long option of --help again from a typo (two neighbouring letters swapped)', () => {
+  it('finds every long option of --help again from a typo (two neighbouring letters swapped)', async () => {
+    const help = await parseCli(['--help'], {}, '0.0.0');
+    const options = help.kind === 'print' ? [...new Set([...help.text.matchAll(/^\s+(?:-\w, )?--([a-z][a-z0-9-]+)/gm)].map((m) => m[1]!))] : [];
     expect(options.length).toBeGreaterThan(30);
     for (const o of options) {
       const i = Math.floor(o.length / 2);
       const typo = o.slice(0, i - 1) + o[i] + o[i - 1] + o.slice(i + 1);
       if (typo === o) continue;
-      const r = parseCli([`--${typo}`], {}, '0.0.0');
+      const r = await parseCli([`--${typo}`], {}, '0.0.0');
       expect(r, typo).toEqual({ kind: 'usage-error', message: `unknown option: --${typo} (did you mean --${o}?)` });
     }
   });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitError, TemplateError } from '../../src/render/index.js';
 import { PartialWriteError } from '../../src/runtime/pipeline.js';
-import { writeFileAtomic } from '../../src/render/write.js';
+import { Dirs, writeFileAtomic } from '../../src/render/write.js';
 import type { Fetched } from '../../src/sources/index.js';
 import { tempDirs, wire, type Project } from './helpers.js';
 
@@ -181,6 +181,35 @@ describe('unchanged and changed files', () => {
     expect(readFileSync(path, 'utf8')).toBe('12');
     expect(readdirSync(dir)).toEqual(['x']);
   });
+
+  it('with a Dirs batch, each directory of the new entries is fsync\'d once, when flushed: the files\' and the parents of those created', async () => {
+    const root = mkdir();
+    const synced: string[] = [];
+    const dirs = new Dirs(async (d) => {
+      synced.push(d.path);
+    });
+    try {
+      const write = (rel: string, text: string, within?: string) =>
+        writeFileAtomic({ path: join(root, rel), content: Buffer.from(text), mode: 0o600, within }, dirs);
+      expect(await write('a/x', '1')).toBe('created');
+      expect(await write('a/y', '1')).toBe('created');
+      expect(await write('b/c/z', '1')).toBe('created');
+      // below a template's dir, reached through directory descriptors
+      expect(await write('d/e/f', '1', root)).toBe('created');
+      expect(synced).toEqual([]);
+      await dirs.flush();
+      // a/, b/c/ and d/e/ for their files; root/, b/ and d/ for the directories created in them
+      expect(synced.sort()).toEqual([root, join(root, 'a'), join(root, 'b'), join(root, 'b/c'), join(root, 'd'), join(root, 'd/e')].sort());
+      synced.length = 0;
+      expect(await write('a/x', '1')).toBe('unchanged');
+      expect(await write('a/y', '2')).toBe('updated');
+      await dirs.flush();
+      expect(synced).toEqual([join(root, 'a')]);
+    } finally {
+      await dirs.close();
+    }
+    expect(readFileSync(join(root, 'd/e/f'), 'utf8')).toBe('1');
+  });
 });
 
 describe('failures', () => {
@@ -224,6 +253,32 @@ describe('failures', () => {
     await expect(renderAll(p)).rejects.toThrow(/template "b\.jsonnet".*exists and is not a directory/);
     expect(readFileSync(join(dirA, 'a.txt'), 'utf8')).toBe('previous\n');
     expect(readdirSync(dirA)).toEqual(['a.txt']); // no temporary file left
+  });
+
+  it('templates prepared several at a time: the failure reported is the first in order whatever the timing, and nothing is renamed', async () => {
+    const entries: Record<string, unknown> = {};
+    const sources: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) {
+      const name = `t${String(i).padStart(2, '0')}.jsonnet`;
+      entries[name] = { dir: i === 7 || i === 21 ? `bad${i}` : 'out' };
+      sources[name] = `{ 'f${i}.txt': 'new ${i}' }`;
+    }
+    const root = project(entries, sources);
+    // template 21 fails at once (its dir is a file), 7 only after a while: 7 is reported all the same
+    writeFileSync(join(root, 'tconfd.d/bad21'), 'not a directory');
+    writeFileSync(join(root, 'tconfd.d/bad7'), 'not a directory');
+    const out = join(root, 'tconfd.d/out');
+    mkdirSync(out);
+    for (let i = 0; i < 30; i++) writeFileSync(join(out, `f${i}.txt`), 'previous\n');
+    const p = wire(root);
+    const prepare = p.renderer.prepare.bind(p.renderer);
+    p.renderer.prepare = async (t, files, dirs) => {
+      if (t.template === 't07.jsonnet') await new Promise((r) => setTimeout(r, 300));
+      return prepare(t, files, dirs);
+    };
+    await expect(renderAll(p)).rejects.toThrow(/template "t07\.jsonnet".*exists and is not a directory/);
+    for (let i = 0; i < 30; i++) expect(readFileSync(join(out, `f${i}.txt`), 'utf8'), `f${i}.txt`).toBe('previous\n');
+    expect(readdirSync(out).filter((n) => n.endsWith('.tmp'))).toEqual([]); // no temporary file left
   });
 
   it('renames failing half-way: a PartialWriteError names what is in place; the other temporary files are removed', async () => {

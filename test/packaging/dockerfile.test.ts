@@ -369,7 +369,7 @@ describe('Dockerfile', () => {
     const copied = buildStage!.instructions
       .filter((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && i.flags.from === undefined)
       .flatMap((i) => copyArgs(i).sources.map((s) => path.posix.normalize(s).replace(/\/+$/, '')));
-    for (const need of ['package.json', 'package-lock.json', 'scripts', 'src']) expect(copied).toContain(need);
+    for (const need of ['package.json', 'package-lock.json', 'scripts', 'src', 'schema']) expect(copied).toContain(need);
   });
 
   it('has a runtime stage with tini, a non-root user and tini as the entrypoint', () => {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { splitArgv } from '../../src/config/argv.js';
-import { ConfigFileSchema } from '../../src/config/schema.js';
+import { configFileSchema } from '../../src/config/schema.js';
 import { parseSecretPath } from '../../src/config/secret-path.js';
 import { CLI } from '../support/tconfd.js';
 
@@ -102,7 +102,7 @@ describe('golden image documentation', () => {
     expect(json.length).toBeGreaterThan(0);
     for (const b of json) {
       const where = `${b.doc}:${b.line}`;
-      const config = ConfigFileSchema.parse(JSON.parse(b.text));
+      const config = configFileSchema().parse(JSON.parse(b.text));
       for (const t of Object.values(config)) {
         for (const raw of Object.keys(t.secrets ?? {})) expect(() => parseSecretPath(raw), `${where}: ${raw}`).not.toThrow();
         for (const hook of Object.values(t.hooks ?? {})) {

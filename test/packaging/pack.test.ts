@@ -171,7 +171,7 @@ describe('the npm package (npm pack from a clean clone)', () => {
   it('lists as dependencies exactly the packages the bundle loads from node_modules', (ctx) => {
     if (cannotRun !== undefined) return ctx.skip(cannotRun);
     const dist = path.join(unpacked, 'package', 'dist');
-    const loaded = [...new Set(fs.readdirSync(dist).filter((f) => /\.c?js$/.test(f)).flatMap((f) => requiredPackages(fs.readFileSync(path.join(dist, f), 'utf8'))))].sort();
+    const loaded = [...new Set(filesUnder(dist).filter((f) => /\.c?js$/.test(f)).flatMap((f) => requiredPackages(fs.readFileSync(f, 'utf8'))))].sort();
     expect(Object.keys(packedPkg.dependencies ?? {}).sort()).toEqual(loaded);
   });
 
@@ -211,7 +211,7 @@ describe('the package installed with npm install -g --omit=dev, offline', () => 
     const v = await exec([bin, '--version'], { cwd: elsewhere, env: { TCONFD_DEBUG_CODE_CACHE: '1' } });
     expect(v).toMatchObject({ code: 0, stdout: `${rootPkg.version}\n` });
     // The code cache in the package was made by the same Node as this one: accepted where it is installed.
-    expect(v.stderr).toContain('tconfd: code cache accepted');
+    expect(v.stderr).toContain('tconfd: code cache of tconfd.cjs accepted');
     const h = await exec([bin, '--help'], { cwd: elsewhere });
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/^\s+-d, --dir\s/m);

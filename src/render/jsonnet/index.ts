@@ -11,6 +11,7 @@
  */
 import { MAX_CONFIG_FILE_BYTES, readRegularFileSync, ReadFileError } from '../../read-file.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { monotonicMs } from '../../clock.js';
 import type { Node } from './ast.js';
 import { compileFile, call, type CompiledFile } from './compile.js';
 import { RuntimeError, Source, type Loc } from './errors.js';
@@ -54,7 +55,7 @@ export interface EvaluationOptions {
 
 /** Parsed and compiled files, kept while their text is unchanged. */
 export class Engine {
-  private readonly files = new Map<string, { text: string; compiled: CompiledFile }>();
+  private readonly files = new Map<string, { text: string; compiled: CompiledFile; imports: readonly string[] }>();
 
   compile(name: string, text: string): CompiledFile {
     const cached = this.files.get(name);
@@ -62,8 +63,13 @@ export class Engine {
     const src = new Source(name, text);
     const ast: Node = parse(src);
     const compiled = compileFile(src, ast);
-    this.files.set(name, { text, compiled });
+    this.files.set(name, { text, compiled, imports: importsOf(ast) });
     return compiled;
+  }
+
+  /** The paths a compiled file imports (`import "path"`, not importstr or importbin). */
+  imports(name: string): readonly string[] {
+    return this.files.get(name)?.imports ?? [];
   }
 
   forget(name: string): void {
@@ -72,6 +78,41 @@ export class Engine {
 }
 
 const sharedEngine = new Engine();
+
+/**
+ * Reads and compiles a file, and the files it imports by a literal path (found as the evaluation finds them: the
+ * importing file's directory, then `jpaths`), into the engine the evaluations use: ahead of an evaluation, while its
+ * inputs are being fetched. Returns the texts read (or undefined for a file that is not there). Best effort: whatever
+ * fails here is left for the evaluation to report.
+ */
+export function precompile(path: string, jpaths: readonly string[], engine: Engine = sharedEngine): string[] {
+  const texts: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string, depth: number): boolean => {
+    if (seen.has(name) || depth > 16) return true;
+    seen.add(name);
+    let text: string;
+    try {
+      // as the evaluation reads it: a regular file only (reading a FIFO would wait for a writer), bounded
+      text = readRegularFileSync(resolve(name), MAX_CONFIG_FILE_BYTES).toString('utf8');
+    } catch {
+      return false;
+    }
+    texts.push(text);
+    try {
+      engine.compile(name, text);
+    } catch {
+      return true; // a static error: the evaluation says it
+    }
+    for (const target of engine.imports(name)) {
+      const candidates = isAbsolute(target) ? [target] : [join(dirname(name), target), ...jpaths.map((d) => join(d, target))];
+      for (const c of candidates) if (visit(c, depth + 1)) break;
+    }
+    return true;
+  };
+  visit(path, 0);
+  return texts;
+}
 
 export class Evaluation implements Importer {
   private readonly st: EvalState;
@@ -125,7 +166,7 @@ export class Evaluation implements Importer {
   /** Runs one slice of the evaluation: sets the time limit, turns JS stack and size faults into RuntimeErrors. */
   run<T>(fn: () => T): T {
     const prev = setState(this.st);
-    const started = performance.now();
+    const started = monotonicMs();
     this.st.deadline = started + this.remainingMs;
     this.st.depth = 0;
     try {
@@ -137,7 +178,7 @@ export class Evaluation implements Importer {
       }
       throw e;
     } finally {
-      this.remainingMs -= performance.now() - started;
+      this.remainingMs -= monotonicMs() - started;
       setState(prev);
     }
   }
@@ -250,6 +291,21 @@ export class Evaluation implements Importer {
   manifest(v: Value): string {
     return manifestJson(force(v));
   }
+}
+
+/** The import paths of a syntax tree (any node `{ k: 'import', path }`, at any depth). */
+function importsOf(ast: Node): string[] {
+  const out: string[] = [];
+  const walk = (n: unknown): void => {
+    if (Array.isArray(n)) {
+      for (const x of n) walk(x);
+    } else if (n !== null && typeof n === 'object') {
+      if ((n as { k?: unknown }).k === 'import' && typeof (n as { path?: unknown }).path === 'string') out.push((n as { path: string }).path);
+      for (const v of Object.values(n)) if (typeof v === 'object') walk(v);
+    }
+  };
+  walk(ast);
+  return out;
 }
 
 export function currentState(): EvalState {

@@ -9,6 +9,11 @@
 import { parseAllDocuments } from 'yaml';
 import { RuntimeError, type Loc } from './errors.js';
 
+/** Loads the yaml package now (in the bundle, a chunk read at its first use): a template is about to need it. */
+export function preloadYaml(): void {
+  void parseAllDocuments;
+}
+
 export function parseYaml(text: string, loc: Loc | undefined): unknown {
   const docs = parseAllDocuments(text, { version: '1.2', schema: 'core', uniqueKeys: false, merge: true });
   if (!Array.isArray(docs)) {

@@ -5,7 +5,7 @@
  *
  * Taint: a builtin that reads a secret-derived string or number (strOf/numOf) returns a tainted result.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../builtins.js';
 import { RuntimeError, type Loc } from './errors.js';
 import { call, codePointAt, codePoints, compare, cpLength, equals, hooks, hooks2, modulo, typeError } from './compile.js';
 import { formatValue } from './std-format.js';
@@ -1008,7 +1008,7 @@ def('decodeUTF8', ['arr'], (a, loc) => {
   }
   return Buffer.from(bytes).toString('utf8');
 });
-def('md5', ['s'], (a, loc) => createHash('md5').update(str(a, 0, 'md5', loc), 'utf8').digest('hex'));
+def('md5', ['s'], (a, loc) => nodeCrypto().createHash('md5').update(str(a, 0, 'md5', loc), 'utf8').digest('hex'));
 
 // ---------------------------------------------------------------------------------------------------------------
 // manifestation and parsing

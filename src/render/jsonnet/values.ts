@@ -6,6 +6,7 @@
  * A Tainted wraps a string or number derived from a secret (see taint in the README's Jsonnet section): it behaves
  * exactly like the value it wraps, but the message of an `error` made from it is not shown.
  */
+import { monotonicMs } from '../../clock.js';
 import type { Hide } from './ast.js';
 import { RuntimeError, type Loc } from './errors.js';
 import { toStringValue } from './manifest.js';
@@ -25,7 +26,7 @@ export class Tainted {
 // Evaluation state (one evaluation runs synchronously at a time).
 
 export interface EvalState {
-  /** performance.now() after which the evaluation stops */
+  /** monotonicMs() after which the evaluation stops */
   deadline: number;
   /** template name, for the time-limit message */
   steps: number;
@@ -53,7 +54,7 @@ export function setState(s: EvalState): EvalState {
 
 /** Called in every loop that may run long: checks the time limit every 4096 steps. */
 export function tick(): void {
-  if ((++state.steps & 4095) === 0 && performance.now() > state.deadline) {
+  if ((++state.steps & 4095) === 0 && monotonicMs() > state.deadline) {
     throw new RuntimeError(state.timeoutMessage);
   }
 }
@@ -88,7 +89,7 @@ export class Thunk {
     if (this.state === 1) throw new RuntimeError('max stack frames exceeded.', this.loc);
     this.state = 1;
     const st = state;
-    if ((++st.steps & 4095) === 0 && performance.now() > st.deadline) {
+    if ((++st.steps & 4095) === 0 && monotonicMs() > st.deadline) {
       this.state = 0;
       throw new RuntimeError(st.timeoutMessage);
     }
