@@ -51,7 +51,7 @@ async function setup(
     'conf/app.jsonnet': '{}',
   });
   const config = loadConfig({ dir: `${root}/conf`, env: {} });
-  const pipeline = new Pipeline({ config, sources: { vault: source }, renderer: {} as Renderer, logger: logs.logger, clock });
+  const pipeline = new Pipeline({ config, sources: { vault: source }, renderer: { prepareEvaluation: () => undefined } as unknown as Renderer, logger: logs.logger, clock });
   await pipeline.fetchAll();
   scheduler = createScheduler({ clock, rng: seededRng(3), logger: logs.logger, timing: { staticRefreshMs: 10 * SEC, graceMs: 5 * SEC } });
   const changed: string[] = [];
