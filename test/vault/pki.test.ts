@@ -114,8 +114,10 @@ describe('pki', () => {
     const res = await call(target, 'POST', 'pki/issue/leased', { common_name: 'peer.test' });
     expect(res.body.lease_id).toMatch(/^pki\/issue\/leased\/[A-Za-z0-9]{24}$/);
     expect(res.body.renewable).toBe(false);
-    // The role's ttl (30 m), counted by Vault from the issue time: a second may pass before it answers.
-    expect(res.body.lease_duration).toBeGreaterThanOrEqual(1799);
+    // The role's ttl (30 m): Vault answers the time left until the certificate's NotAfter (whole seconds, taken when
+    // the request was handled), measured after generating the key and signing: a second or more short of 1800 on a busy
+    // server (1799 was seen on a real Vault 1.8).
+    expect(res.body.lease_duration).toBeGreaterThanOrEqual(1800 - 10);
     expect(res.body.lease_duration).toBeLessThanOrEqual(1800);
     expect(await api('PUT', 'sys/leases/renew', { lease_id: res.body.lease_id })).toEqual({
       status: 400,
