@@ -174,7 +174,7 @@ async function run(settings: Settings, logger: Logger, io: MainIO, clock: Clock,
       } catch (err) {
         throw new Exit(1, (err as Error).message);
       }
-      files.forEach((f, i) => io.stdout.write(`${f.path}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
+      files.forEach((f, i) => io.stdout.write(`${f.shown}\t${status[i]}\t${f.content.length} bytes\t(${t.template})\n`));
     }
     logger.info({ templates: plans.size }, 'check passed: nothing written');
     return 0;

@@ -445,7 +445,7 @@ class VaultWatcher {
     if (left > 0) return `lease ${shortId(l.id)} revoked, ${(left / 1000).toFixed(1)}s before it would have expired`;
     const replaced = [...this.leases.values()].some((o) => o.issued > l.issued);
     return replaced
-      ? `lease ${shortId(l.id)} ran out: it had less than the revoke grace left when tconfd replaced it, so tconfd let it expire`
+      ? `lease ${shortId(l.id)} ran out: tconfd replaced it and let it expire`
       : `lease ${shortId(l.id)} expired before tconfd replaced it`;
   }
 

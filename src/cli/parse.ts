@@ -71,6 +71,7 @@ function builder(version: string) {
       'ready-fd': { alias: 'r', type: 'number', requiresArg: true, describe: 'Write a newline to this fd after the first complete rendering, then close it (s6 notification-fd)', group: 'Supervisor:' },
       'on-change': { type: 'string', requiresArg: true, choices: ['signal', 'restart', 'none'], describe: 'What the command gets when its files change (per template: "on_change")', default: 'signal', group: 'Supervisor:' },
       'reload-signal': { type: 'string', requiresArg: true, describe: 'Signal for on_change "signal"', default: 'SIGHUP', group: 'Supervisor:' },
+      'reload-grace': { type: 'string', requiresArg: true, describe: 'Hold a reload signal until the command has run this long (one signal then; 0: send at once)', default: '5s', group: 'Supervisor:' },
       'kill-signal': { type: 'string', requiresArg: true, describe: 'Signal that stops the command (restart, shutdown)', default: 'SIGTERM', group: 'Supervisor:' },
       'kill-timeout': { type: 'string', requiresArg: true, describe: 'Wait this long after the kill signal, then SIGKILL', default: '10s', group: 'Supervisor:' },
       wait: { type: 'string', requiresArg: true, describe: 'Coalesce changes: act after MIN of quiet, no later than MAX after the first change', default: '2s:10s', group: 'Supervisor:' },
@@ -187,6 +188,7 @@ const DURATIONS: Readonly<Record<string, { readonly min: number; readonly max: n
   'static-refresh': { min: 100, max: 20 * DAY },
   'revoke-grace': { min: 0, max: 20 * DAY },
   'kill-timeout': { min: 0, max: DAY },
+  'reload-grace': { min: 0, max: HOUR },
   wait: { min: 0, max: DAY },
   splay: { min: 0, max: DAY },
   'restart-window': { min: SECOND, max: 20 * DAY },
@@ -370,6 +372,7 @@ function toSettings(raw: Record<string, unknown>, env: Env, isTTY: boolean): Set
     supervisor: {
       onChange: String(a['on-change']) as OnChangeAction,
       reloadSignal: signal('reload-signal', a['reload-signal']),
+      reloadGraceMs: duration('reload-grace', a['reload-grace']),
       killSignal: signal('kill-signal', a['kill-signal']),
       killTimeoutMs: duration('kill-timeout', a['kill-timeout']),
       wait,

@@ -45,6 +45,8 @@ export interface LeaseSettings {
 export interface SupervisorSettings {
   readonly onChange: OnChangeAction;
   readonly reloadSignal: NodeJS.Signals;
+  /** --reload-grace: a reload signal due sooner than this after the command started is held until then. */
+  readonly reloadGraceMs: number;
   readonly killSignal: NodeJS.Signals;
   readonly killTimeoutMs: number;
   readonly wait: { readonly minMs: number; readonly maxMs: number };

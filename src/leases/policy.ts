@@ -36,7 +36,11 @@ export interface Timing {
   readonly firstRenewAt: FractionRange;
   /** Acquire a non-renewable lease or token again at this fraction of its duration. */
   readonly nonRenewableAt: FractionRange;
-  /** Acquire a certificate again at this fraction of its validity NotBefore→NotAfter. */
+  /**
+   * Acquire a certificate again at this fraction of its life: from when it was obtained (or its NotBefore, if later)
+   * to its NotAfter. Not from NotBefore alone: Vault back-dates NotBefore by 30 s (against clock skew), which would
+   * bring the re-issue of a 60 s certificate forward to 40 % of its life (see certificateLife).
+   */
   readonly certificateAt: FractionRange;
   /** Read an unleased Vault value (KV, transit, ...) again this often. */
   readonly staticRefreshMs: number;
@@ -59,7 +63,11 @@ export interface Timing {
   readonly renewFallbackFailures: number;
   /** ...and once the remaining TTL is below this fraction of the lease's duration, acquire instead of renewing. */
   readonly renewFallbackFraction: number;
-  /** A planned re-acquisition is never sooner than this after the grant was obtained (no hot loop on tiny TTLs). */
+  /**
+   * A planned re-acquisition is never sooner than this after the grant was obtained (no hot loop on tiny TTLs). For
+   * certificates that come back too short to help (see certificateShortness), it doubles with each one in a row, up
+   * to backoffMaxMs.
+   */
   readonly minAcquireIntervalMs: number;
 }
 
@@ -132,6 +140,61 @@ export function expiresAtOf(lifetime: HeldLifetime, obtainedAt: number): number 
 }
 
 /**
+ * The part of a certificate's validity that is of use to the one who obtained it: from when it was obtained (Clock
+ * ms, taken before the request was sent) or its NotBefore, whichever is later, to its NotAfter. Vault back-dates
+ * NotBefore by 30 s (recorded on Vault 1.8: a 1 h certificate is valid 3630 s), so NotBefore→NotAfter overstates a
+ * 60 s certificate's life by half. Consul-template (Vault Agent's templates) likewise counts from now to NotAfter.
+ */
+export function certificateLife(lifetime: { readonly notBefore: number; readonly notAfter: number }, obtainedAt: number): { start: number; ms: number } {
+  const start = Math.max(lifetime.notBefore, obtainedAt);
+  return { start, ms: lifetime.notAfter - start };
+}
+
+/** Why a new certificate does not help much, if it does not. */
+export type CertificateShortness =
+  /** It expires no later than the certificate it replaces: re-issuing does not extend it (a CA or not_after cap). */
+  | 'no-later'
+  /** Its life is too short to be re-issued on schedule: certificateAt of it is within minAcquireIntervalMs. */
+  | 'too-short';
+
+/**
+ * Whether a certificate just obtained is short in a way that re-issuing it on schedule would turn into a loop of
+ * re-issues (each one re-rendering the files and signalling the application): see nextPlan's backoff. `previousNotAfter`
+ * is the NotAfter of the certificate it replaces (undefined for the first one).
+ */
+export function certificateShortness(
+  lifetime: { readonly notBefore: number; readonly notAfter: number },
+  obtainedAt: number,
+  previousNotAfter: number | undefined,
+  timing: Timing,
+): CertificateShortness | undefined {
+  if (previousNotAfter !== undefined && lifetime.notAfter <= previousNotAfter) return 'no-later';
+  if (certificateLife(lifetime, obtainedAt).ms * timing.certificateAt[1] < timing.minAcquireIntervalMs) return 'too-short';
+  return undefined;
+}
+
+/**
+ * The least time between obtaining a certificate and issuing it again, after `shortInARow` certificates in a row that
+ * were short (certificateShortness, this one included): minAcquireIntervalMs, doubling with each one, up to
+ * backoffMaxMs. Vault answering with certificates that do not help is not a reason to ask it again every second.
+ */
+export function certificateFloorMs(shortInARow: number, timing: Timing): number {
+  if (shortInARow <= 1) return timing.minAcquireIntervalMs;
+  const doubled = timing.minAcquireIntervalMs * 2 ** Math.min(shortInARow - 1, 52);
+  return Math.max(timing.minAcquireIntervalMs, Math.min(timing.backoffMaxMs, doubled));
+}
+
+/**
+ * Whether a certificate is notably shorter than the `ttl` the request asked for: Vault caps it silently at the role's
+ * max_ttl (or the mount's, or the CA's NotAfter). Allows for whole-second NotAfter and clock differences: 2 s or 5 %.
+ */
+export function shorterThanRequested(lifeMs: number, requestedSec: number | undefined): boolean {
+  if (requestedSec === undefined || !(requestedSec > 0)) return false;
+  const requestedMs = requestedSec * 1000;
+  return lifeMs < requestedMs - Math.max(2_000, requestedMs * 0.05);
+}
+
+/**
  * Whether a grant is kept fresh by renewing it:
  * - renewing: renewable and the holding can renew; renew at renewAt of the remaining TTL;
  * - exhausted: renewal no longer extends it (capped at max_ttl, refused, failing while time runs out): acquire anew;
@@ -165,6 +228,11 @@ export interface PlanInput {
   readonly now: number;
   /** No renewal yet since the grant was obtained: the first renewal is spread wider (firstRenewAt). */
   readonly firstRenewal?: boolean;
+  /**
+   * Certificates: how many certificates in a row, this one included, were short (certificateShortness). From the
+   * second one on, the next re-issue waits longer (certificateFloorMs).
+   */
+  readonly shortInARow?: number;
 }
 
 /** Delay before renewing something with `remainingMs` left: renewAt (jittered) of it; 0 once expired. */
@@ -192,8 +260,11 @@ export function nextPlan(input: PlanInput, timing: Timing, rng: Rng): Plan | nul
     case 'unleased':
       // The interval the user chose (--static-refresh, > 0), not a TTL: the anti-hot-loop floor does not apply.
       return { action: 'acquire', at: Math.max(now, obtainedAt + timing.staticRefreshMs) };
-    case 'certificate':
-      return acquireAt(lifetime.notBefore + (lifetime.notAfter - lifetime.notBefore) * jitter(timing.certificateAt, rng));
+    case 'certificate': {
+      const life = certificateLife(lifetime, obtainedAt);
+      const at = life.start + Math.max(0, life.ms) * jitter(timing.certificateAt, rng);
+      return { action: 'acquire', at: Math.max(now, obtainedAt + certificateFloorMs(input.shortInARow ?? 0, timing), at) };
+    }
     case 'lease':
     case 'token': {
       if (expiresAt === null) return null;

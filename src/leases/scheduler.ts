@@ -8,9 +8,13 @@
  */
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Fetched } from '../sources/types.js';
+import { formatDuration } from '../duration.js';
 import {
   backoffDelayMs,
   cannotRenew,
+  certificateFloorMs,
+  certificateLife,
+  certificateShortness,
   errorStatus,
   expiresAtOf,
   graceReleaseAt,
@@ -19,6 +23,7 @@ import {
   renewalOutcome,
   renewDeadline,
   resolveTiming,
+  shorterThanRequested,
   shouldFallBackToAcquire,
   type Action,
   type HeldLifetime,
@@ -262,6 +267,11 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A fraction range as people read it: "60–73 %". */
+function percent([min, max]: readonly [number, number]): string {
+  return `${Math.round(min * 100)}–${Math.round(max * 100)} %`;
+}
+
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
@@ -290,6 +300,10 @@ class Held<V> implements Entry {
   private closed = false;
   /** Closed with revoke: a grant that arrives afterwards is released too. */
   private revokeOnClose = false;
+  /** Certificates: how many in a row were short (policy.certificateShortness); the next re-issue backs off. */
+  private shortCertificates = 0;
+  /** Certificates: the current one is shorter than the ttl asked for (warned once while it stays so). */
+  private shorterThanAsked = false;
 
   constructor(
     private readonly ctx: Ctx,
@@ -300,7 +314,7 @@ class Held<V> implements Entry {
     this.grant = initial;
     this.expiresAt = null;
     this.renewState = 'not-renewable';
-    this.adopt(initial);
+    this.adopt(initial, undefined);
   }
 
   get kind(): HeldLifetime['kind'] {
@@ -410,8 +424,9 @@ class Held<V> implements Entry {
 
   // ---- state ------------------------------------------------------------------------------------------------------
 
-  /** Make `g` the current grant (initial or accepted by onGrant). */
-  private adopt(g: Grant<V>): void {
+  /** Make `g` the current grant (initial, or accepted by onGrant in place of `previous`). */
+  private adopt(g: Grant<V>, previous: Grant<V> | undefined): void {
+    this.checkCertificate(g, previous);
     this.grant = g;
     this.renewedSinceObtained = false;
     this.expiresAt = expiresAtOf(g.lifetime, g.obtainedAt);
@@ -421,6 +436,43 @@ class Held<V> implements Entry {
     this.transientRenewFailures = 0;
     this.expiryReported = false;
     this.lastError = undefined;
+  }
+
+  /**
+   * A certificate Vault issued shorter than it should be: count the ones in a row that re-issuing on schedule would
+   * turn into a loop (the next re-issue backs off, see policy.certificateFloorMs), and say it, naming the secret.
+   */
+  private checkCertificate(g: Grant<V>, previous: Grant<V> | undefined): void {
+    const lt = g.lifetime;
+    if (lt.kind !== 'certificate') return;
+    const { log, timing } = this.ctx;
+    const life = certificateLife(lt, g.obtainedAt);
+    const fields = { ...this.fields, notAfter: iso(lt.notAfter), validSec: Math.round(life.ms / 1000), requestedTtlSec: lt.requestedTtlSec };
+    const validFor = formatDuration(Math.max(0, Math.round(life.ms / 1000)) * 1000);
+    const previousNotAfter = previous?.lifetime.kind === 'certificate' ? previous.lifetime.notAfter : undefined;
+    const shortness = certificateShortness(lt, g.obtainedAt, previousNotAfter, timing);
+    if (shortness === undefined) {
+      this.shortCertificates = 0;
+    } else {
+      this.shortCertificates++;
+      const next = `the next one is asked for at ${percent(timing.certificateAt)} of what it has left, no sooner than ${formatDuration(certificateFloorMs(this.shortCertificates, timing))} from now`;
+      log.warn(
+        { ...fields, shortness, previousNotAfter: iso(previousNotAfter ?? null), shortInARow: this.shortCertificates },
+        shortness === 'no-later'
+          ? `Vault issued a new ${this.holding.name} that expires no later than the one it replaces (its role's max_ttl or not_after, or its CA's expiry, caps it): ${next}`
+          : `Vault issued ${this.holding.name} with only ${validFor} of validity left (its role's max_ttl or not_after, or its CA's expiry, caps it): ${next}`,
+      );
+    }
+    const shorter = shorterThanRequested(life.ms, lt.requestedTtlSec);
+    if (shorter && !this.shorterThanAsked) {
+      log.warn(
+        fields,
+        `Vault issued ${this.holding.name} valid for ${validFor}, less than the ttl of ${formatDuration((lt.requestedTtlSec ?? 0) * 1000)} asked for (its role's max_ttl, or the mount's, or its CA's expiry, caps it): it is issued again at ${percent(timing.certificateAt)} of what it gets; said once while Vault keeps doing so`,
+      );
+    } else if (shorter) {
+      log.debug(fields, `${this.holding.name} is again shorter than the ttl asked for`);
+    }
+    this.shorterThanAsked = shorter;
   }
 
   private schedule(plan: Plan | null): void {
@@ -446,6 +498,7 @@ class Held<V> implements Entry {
           renewState: this.renewState,
           now: this.ctx.clock.now(),
           firstRenewal: !this.renewedSinceObtained,
+          shortInARow: this.shortCertificates,
         },
         this.ctx.timing,
         this.ctx.rng,
@@ -679,7 +732,7 @@ class Held<V> implements Entry {
   private accept(next: Grant<V>, previous: Grant<V>, op: Op): void {
     const { clock, log, timing } = this.ctx;
     const previousExpiresAt = this.expiresAt;
-    this.adopt(next);
+    this.adopt(next, previous);
     // A periodic re-read of an unleased value (KV...) is routine: debug; a new lease, certificate or token: info.
     const level = next.lifetime.kind === 'unleased' ? 'debug' : 'info';
     log[level]({ ...this.fields, expiresAt: iso(this.expiresAt) }, `obtained a new ${this.holding.name}`);

@@ -5,12 +5,12 @@
  * (the renames), so that a batch of templates is put in place only once all of it is ready. It knows nothing about
  * where secrets come from.
  */
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { TemplateConfig } from '../config/load.js';
 import { inThreadPool } from '../thread-pool.js';
 import type { Logger } from '../log.js';
-import { JsonnetEvaluator, TemplateError, type EvaluationInput } from './jsonnet.js';
+import { JsonnetEvaluator, SECRET_NAME, TemplateError, type EvaluationInput } from './jsonnet.js';
 import { OutputError, resolveOutputPath } from './output-path.js';
 import { resolveOwner, OwnerError, type Owner } from './owner.js';
 import {
@@ -34,6 +34,11 @@ export interface PlannedFile {
   readonly path: string;
   /** The template's key for this file, as it gave it. */
   readonly key: string;
+  /**
+   * The path as messages, logs and --check name it: the path, or, when the template computed the key from a secret
+   * value, the template's dir and SECRET_NAME (a name is as hostile to show as the value it came from).
+   */
+  readonly shown: string;
   /** The template's dir when the key is relative: the file must stay inside it, symbolic links resolved. */
   readonly within: string | undefined;
   readonly content: Buffer;
@@ -43,6 +48,8 @@ export interface PlannedFile {
 
 export interface FileResult {
   readonly path: string;
+  /** The path as logs name it (see PlannedFile.shown). */
+  readonly shown: string;
   readonly outcome: WriteOutcome;
   readonly bytes: number;
 }
@@ -77,10 +84,18 @@ export interface RendererOptions {
   readonly evaluator?: TemplateEvaluator;
 }
 
-/** Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are). */
+/**
+ * Evaluates a template into output key -> content: text (written as UTF-8) or bytes (written as they are).
+ * `secretNames`: the keys computed from a secret value (never shown).
+ */
 export interface TemplateEvaluator {
   /** Stops between two slices of work once `signal` is aborted (rejects with its reason). */
-  evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<ReadonlyMap<string, string | Uint8Array>>;
+  evaluate(
+    template: string,
+    templatePath: string,
+    input: EvaluationInput,
+    signal?: AbortSignal,
+  ): Promise<ReadonlyMap<string, string | Uint8Array> & { readonly secretNames?: ReadonlySet<string> }>;
 }
 
 export class Renderer {
@@ -124,10 +139,12 @@ export class Renderer {
     const confine = tmpl.confine ?? this.opts.confine ?? false;
     const files: PlannedFile[] = [];
     for (const [key, content] of outputs) {
-      const { path, absolute } = resolveOutputPath(tmpl, key, confine);
+      const secretName = outputs.secretNames?.has(key) === true;
+      const { path, absolute } = resolveOutputPath(tmpl, key, confine, secretName ? SECRET_NAME : key);
       files.push({
         path,
         key,
+        shown: !secretName ? path : absolute || tmpl.dir === undefined ? SECRET_NAME : join(tmpl.dir, SECRET_NAME),
         within: absolute ? undefined : tmpl.dir,
         // Bytes are written as they are; text as UTF-8.
         content: typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
@@ -139,7 +156,7 @@ export class Renderer {
       if (f.within !== undefined || this.listedAbsolute.has(`${tmpl.id}\0${f.path}`)) continue;
       this.listedAbsolute.add(`${tmpl.id}\0${f.path}`);
       this.opts.logger.info(
-        { template: tmpl.template, config: tmpl.configFile, path: f.path },
+        { template: tmpl.template, config: tmpl.configFile, path: f.shown },
         'template writes an absolute path, outside its dir',
       );
     }
@@ -157,7 +174,7 @@ export class Renderer {
         const other = templates.find((t) => t.id === holder);
         throw new TemplateError(
           tmpl.template,
-          `writes ${f.path}, which template "${other?.template ?? holder}" (${other?.configFile ?? '?'}) also writes`,
+          `writes ${f.shown}, which template "${other?.template ?? holder}" (${other?.configFile ?? '?'}) also writes`,
         );
       }
     }
@@ -207,10 +224,10 @@ export class Renderer {
         await this.abort({ template: tmpl, files: p.files.slice(i + 1) });
         throw new CommitError(this.outputError(tmpl, f, err), results);
       }
-      const result = { path: f.path, outcome: prepared.outcome, bytes: f.content.length };
+      const result = { path: f.path, shown: f.shown, outcome: prepared.outcome, bytes: f.content.length };
       results.push(result);
       this.opts.logger.debug(
-        { template: tmpl.template, config: tmpl.configFile, path: f.path, outcome: prepared.outcome, bytes: result.bytes },
+        { template: tmpl.template, config: tmpl.configFile, path: f.shown, outcome: prepared.outcome, bytes: result.bytes },
         prepared.outcome === 'unchanged' ? 'file unchanged' : 'file written',
       );
       await this.checkDir(tmpl, f, dirs);
@@ -265,12 +282,16 @@ export class Renderer {
 
   private outputError(tmpl: TemplateConfig, f: PlannedFile, err: unknown): Error {
     if (err instanceof OutputError) return err;
-    if (err instanceof EscapeError) return new OutputError(tmpl.configFile, tmpl.template, f.key, err.message);
-    if (err instanceof WriteFailure) {
-      const detail = err.path === f.path ? `${err.step} it: ${err.detail}` : err.message;
-      return new OutputError(tmpl.configFile, tmpl.template, f.path, detail);
+    // The paths in a message are the output's or its directories': not shown when the name came from a secret.
+    const secretName = f.shown !== f.path;
+    if (err instanceof EscapeError) {
+      return new OutputError(tmpl.configFile, tmpl.template, secretName ? SECRET_NAME : f.key, secretName ? 'leaves its dir through a symbolic link' : err.message);
     }
-    return new OutputError(tmpl.configFile, tmpl.template, f.path, (err as Error).message);
+    if (err instanceof WriteFailure) {
+      const detail = err.path === f.path ? `${err.step} it: ${err.detail}` : secretName ? `a directory on its way: ${err.detail}` : err.message;
+      return new OutputError(tmpl.configFile, tmpl.template, f.shown, detail);
+    }
+    return new OutputError(tmpl.configFile, tmpl.template, f.shown, secretName ? 'cannot be written' : (err as Error).message);
   }
 
   /**
@@ -284,7 +305,7 @@ export class Renderer {
     if (pending === 0) this.swept.add(f.path);
     if (removed > 0) {
       this.opts.logger.info(
-        { template: tmpl.template, config: tmpl.configFile, path: f.path, removed },
+        { template: tmpl.template, config: tmpl.configFile, path: f.shown, removed },
         'removed temporary files left by an interrupted write',
       );
     }
@@ -306,7 +327,7 @@ export class Renderer {
     const writable = (st.mode & 0o022) !== 0;
     if (!otherOwner && !writable) return;
     this.opts.logger.warn(
-      { template: tmpl.template, config: tmpl.configFile, dir: path, mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), uid: st.uid, gid: st.gid },
+      { template: tmpl.template, config: tmpl.configFile, dir: dirname(f.shown), mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), uid: st.uid, gid: st.gid },
       otherOwner
         ? `the output directory is writable by other users (it is owned by uid ${st.uid}): they can plant or replace files next to the secrets`
         : `the output directory is writable by other users (${(st.mode & 0o002) !== 0 ? 'by everyone' : 'by its group'}): they can plant or replace files next to the secrets`,

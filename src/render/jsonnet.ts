@@ -50,7 +50,7 @@ export class JsonnetEvaluator {
    * Evaluate a template: output key -> file content. Throws TemplateError. Once `signal` is aborted (shutdown), the
    * evaluation stops at the end of the slice in progress and rejects with the signal's reason.
    */
-  async evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<Map<string, Buffer>> {
+  async evaluate(template: string, templatePath: string, input: EvaluationInput, signal?: AbortSignal): Promise<Map<string, Buffer> & { secretNames?: Set<string> }> {
     signal?.throwIfAborted();
     const timeoutMs = this.opts.timeoutMs ?? 10_000;
     const ev = new Evaluation({
@@ -76,20 +76,24 @@ export class JsonnetEvaluator {
     } catch (err) {
       return fail(err);
     }
-    const files = new Map<string, Buffer>();
+    const files: Map<string, Buffer> & { secretNames?: Set<string> } = new Map<string, Buffer>();
     for (const key of keys) {
       await yieldToEventLoop();
       signal?.throwIfAborted();
       const shownKey = (top as JObject).isTaintedKey(key) ? undefined : key;
+      if (shownKey === undefined) (files.secretNames ??= new Set()).add(key);
       try {
         files.set(key, ev.run(() => ev.fileContent(ev.field(top as JObject, key))));
       } catch (err) {
-        fail(err, shownKey ?? '(a name derived from a secret)');
+        fail(err, shownKey ?? SECRET_NAME);
       }
     }
     return files;
   }
 }
+
+/** How an output whose name is derived from a secret is named in messages, logs and --check. */
+export const SECRET_NAME = '[a name derived from a secret]';
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;

@@ -39,8 +39,9 @@ export interface ResolvedOutput {
   readonly absolute: boolean;
 }
 
-export function resolveOutputPath(tmpl: OutputOwner, key: string, confine: boolean): ResolvedOutput {
-  const refuse = (detail: string): OutputError => new OutputError(tmpl.configFile, tmpl.template, key, detail);
+/** `shownKey`: the key as messages name it (not the key when it was computed from a secret value). */
+export function resolveOutputPath(tmpl: OutputOwner, key: string, confine: boolean, shownKey = key): ResolvedOutput {
+  const refuse = (detail: string): OutputError => new OutputError(tmpl.configFile, tmpl.template, shownKey, detail);
   if (key.includes('\0')) throw refuse('contains a NUL character');
   if (key === '') throw refuse('is empty');
   const segments = key.split('/');
@@ -62,7 +63,7 @@ export function resolveOutputPath(tmpl: OutputOwner, key: string, confine: boole
   const rel = relative(tmpl.dir, path);
   if (rel === '') throw refuse(`names the template's dir ${tmpl.dir} itself, not a file in it`);
   if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
-    throw refuse(`resolves to ${path}, outside the template's dir ${tmpl.dir}`);
+    throw refuse(shownKey === key ? `resolves to ${path}, outside the template's dir ${tmpl.dir}` : `resolves outside the template's dir ${tmpl.dir}`);
   }
   return { path, absolute: false };
 }

@@ -27,6 +27,7 @@ export class Command {
       command: settings.command,
       env: opts.env,
       reloadSignal: sv.reloadSignal,
+      reloadGraceMs: sv.reloadGraceMs,
       killSignal: sv.killSignal,
       killTimeoutMs: sv.killTimeoutMs,
       restart: sv.restart,

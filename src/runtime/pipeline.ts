@@ -14,7 +14,7 @@ import type { Clock } from '../clock.js';
 export interface TemplateOutcome {
   readonly template: TemplateConfig;
   readonly files: readonly FileResult[];
-  /** Paths whose bytes changed (created or updated). */
+  /** Paths whose bytes changed (created or updated), as logs name them (FileResult.shown). */
   readonly changed: readonly string[];
   /** Lease ids of the secrets the files were rendered from: they hold those credentials now. */
   readonly uses: readonly string[];
@@ -187,7 +187,7 @@ export class Pipeline {
   }
 
   private outcome(t: TemplateConfig, results: readonly FileResult[]): TemplateOutcome {
-    return { template: t, files: results, changed: results.filter((r) => r.outcome !== 'unchanged').map((r) => r.path), uses: this.leasesOf(t) };
+    return { template: t, files: results, changed: results.filter((r) => r.outcome !== 'unchanged').map((r) => r.shown), uses: this.leasesOf(t) };
   }
 
   /**

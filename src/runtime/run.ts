@@ -71,8 +71,9 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       if (action === 'restart') {
         void child.restart('rendered files changed').finally(() => gate.told(upTo));
       } else {
-        child.reload();
-        gate.told(upTo);
+        // Told once the signal is sent: --reload-grace may hold it for a command that just started (or once the command
+        // was restarted or ended meanwhile: a new process reads the files anyway).
+        void child.reload().then(() => gate.told(upTo));
       }
     },
   });

@@ -22,7 +22,13 @@ export type Lifetime =
       readonly durationSec: number;
     }
   /** A PKI certificate issued without a lease: valid from notBefore to notAfter (read from the certificate). */
-  | { readonly kind: 'certificate'; readonly notBefore: number; readonly notAfter: number };
+  | {
+      readonly kind: 'certificate';
+      readonly notBefore: number;
+      readonly notAfter: number;
+      /** The `ttl` the request asked for (its ttl=... argument), in seconds; absent when it asked for none. */
+      readonly requestedTtlSec?: number;
+    };
 
 export interface Fetched {
   /** The JSON value given to Jsonnet in std.extVar('secrets'). */

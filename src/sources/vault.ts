@@ -8,7 +8,8 @@
  * Value: the response's `data`, exactly as rconfd gives it (for KV v2 that is `{data, metadata}`).
  *
  * Lifetime: a `lease` when lease_id is set; a `certificate` when data.certificate is a PEM certificate and there is
- * no lease (validity read from the certificate itself); otherwise `unleased`.
+ * no lease (validity read from the certificate itself, and the `ttl` the request asked for, to tell when Vault capped
+ * it); otherwise `unleased`.
  *
  * Requests go through the Vault session (vault/session.ts), which holds the role's token, records the lease with the
  * token that obtained it, and replaces a token Vault no longer accepts (then retries once). A 403 that remains is an
@@ -18,6 +19,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { VaultSecretSpec } from '../config/secret-path.js';
+import { parseDuration } from '../duration.js';
 import type { VaultExchange, VaultResponse } from '../vault/client.js';
 import { detectKv2Deleted } from '../vault/client.js';
 import { isPermissionDenied, VaultError } from '../vault/errors.js';
@@ -48,7 +50,10 @@ export class VaultSource implements SecretSource<VaultSecretSpec> {
     if (deleted !== undefined && isDeletedMetadata(data)) {
       throw new SecretFetchError(spec.raw, deletedMessage(spec.path, deleted.version, deleted.destroyed));
     }
-    return { value: data, lifetime: lifetimeOf(envelope), fetchedAt: res.sentAt };
+    let lifetime = lifetimeOf(envelope);
+    const requestedTtlSec = lifetime.kind === 'certificate' ? requestedTtl(spec) : undefined;
+    if (lifetime.kind === 'certificate' && requestedTtlSec !== undefined) lifetime = { ...lifetime, requestedTtlSec };
+    return { value: data, lifetime, fetchedAt: res.sentAt };
   }
 
   private async send(spec: VaultSecretSpec, signal?: AbortSignal): Promise<VaultExchange<VaultResponse>> {
@@ -121,6 +126,21 @@ export function lifetimeOf(envelope: VaultResponse | undefined): Lifetime {
     }
   }
   return { kind: 'unleased' };
+}
+
+/**
+ * The `ttl` a request asks for (`vault:app,POST,ttl=72h:pki/issue/web`), in seconds, as Vault reads it: a number of
+ * seconds or a Go duration. Undefined when there is none, or when it does not parse (Vault says so itself).
+ */
+function requestedTtl(spec: VaultSecretSpec): number | undefined {
+  const ttl = spec.body?.['ttl'];
+  if (ttl === undefined) return undefined;
+  try {
+    const ms = parseDuration(ttl);
+    return ms > 0 ? ms / 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A 200 KV v2 answer can also carry a deleted version (data null, deletion_time set). */

@@ -35,6 +35,11 @@ export interface ChildSupervisorOptions {
   readonly cwd?: string;
   /** Signal sent by reload() (default SIGHUP). */
   readonly reloadSignal?: NodeJS.Signals;
+  /**
+   * reload() holds the signal for a process started less than this long ago, and sends it once this long after the
+   * start (default 0: at once). A process that has not installed its handler yet would die of SIGHUP's default action.
+   */
+  readonly reloadGraceMs?: number;
   /** Signal sent to stop the child for a restart (default SIGTERM). */
   readonly killSignal?: NodeJS.Signals;
   /** How long a stopping child may take before it is SIGKILLed (default 10000 ms). */
@@ -130,6 +135,17 @@ export function exitStatus(code: number | null | undefined, signal: string | nul
   return 1;
 }
 
+/** A reload signal held until the process it is for is reloadGraceMs old. */
+interface HeldReload {
+  readonly run: Run;
+  readonly timer: TimerHandle;
+  readonly since: number;
+  /** Reloads asked for while it is held (they all get this one signal). */
+  requests: number;
+  readonly sent: Promise<boolean>;
+  readonly settle: (sent: boolean) => void;
+}
+
 /** One spawned process. */
 interface Run {
   readonly sub: ResultPromise;
@@ -161,6 +177,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
   readonly #env: Readonly<Record<string, string>>;
   readonly #cwd: string | undefined;
   readonly #reloadSignal: NodeJS.Signals;
+  readonly #reloadGraceMs: number;
   readonly #killSignal: NodeJS.Signals;
   readonly #killTimeoutMs: number;
   readonly #policy: RestartPolicy;
@@ -178,6 +195,8 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
   #crashRestartTimes: number[] = [];
   #nextBackoffMs: number;
   #backoffTimer: TimerHandle | undefined;
+  /** The reload signal held for the running process, if any (see reloadGraceMs). */
+  #held: HeldReload | undefined;
   /** The requested restart in progress, if any (further requests join it). */
   #restarting: Promise<void> | undefined;
   #shutdown: Promise<number> | undefined;
@@ -192,6 +211,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
     this.#env = { ...opts.env };
     this.#cwd = opts.cwd;
     this.#reloadSignal = opts.reloadSignal ?? 'SIGHUP';
+    this.#reloadGraceMs = nonNegative('reloadGraceMs', opts.reloadGraceMs ?? 0);
     this.#killSignal = opts.killSignal ?? 'SIGTERM';
     this.#killTimeoutMs = nonNegative('killTimeoutMs', opts.killTimeoutMs ?? 10_000);
     this.#policy = opts.restart ?? 'never';
@@ -245,13 +265,67 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
   }
 
   /**
-   * Send the reload signal (default SIGHUP) to the running child; it is not restarted. Does nothing (returns false)
-   * when no child runs or a restart is in progress: the new process reads the new files anyway.
+   * Send the reload signal (default SIGHUP) to the running child; it is not restarted. Resolves true once it was sent.
+   *
+   * To a process started less than reloadGraceMs ago, the signal is held and sent when it is reloadGraceMs old: it may
+   * not have installed its handler yet, and would die of the signal's default action. Reloads asked for meanwhile
+   * join the held one (one signal). Not sent, resolving false, when no child runs, or when the process ends, is
+   * restarted (resolved once the restart completed) or shut down before then: a new process reads the new files anyway.
    */
-  reload(): boolean {
-    if (this.#state !== 'running' || this.#restarting || !this.running) return false;
-    this.#log.info({ pid: this.pid, signal: this.#reloadSignal }, 'reloading the command');
-    return this.#kill(this.#run!, this.#reloadSignal);
+  reload(): Promise<boolean> {
+    if (this.#state !== 'running' || this.#restarting || !this.running) return Promise.resolve(false);
+    const run = this.#run!;
+    const held = this.#held;
+    if (held !== undefined && held.run === run) {
+      held.requests++;
+      this.#log.debug({ pid: run.pid, signal: this.#reloadSignal, requests: held.requests }, 'reload joins the held reload signal');
+      return held.sent;
+    }
+    const uptimeMs = this.#clock.now() - run.startedAt;
+    if (uptimeMs >= this.#reloadGraceMs) {
+      this.#log.info({ pid: run.pid, signal: this.#reloadSignal, uptimeMs }, 'reloading the command');
+      return Promise.resolve(this.#kill(run, this.#reloadSignal));
+    }
+    const holdMs = this.#reloadGraceMs - uptimeMs;
+    this.#log.info(
+      { pid: run.pid, signal: this.#reloadSignal, uptimeMs, reloadGraceMs: this.#reloadGraceMs, holdMs },
+      'reload signal held until the command has run for --reload-grace',
+    );
+    let settle!: (sent: boolean) => void;
+    const sent = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    const h: HeldReload = {
+      run,
+      since: this.#clock.now(),
+      requests: 1,
+      sent,
+      settle,
+      timer: this.#clock.setTimer(holdMs, () => {
+        if (this.#held !== h) return;
+        this.#held = undefined;
+        // #held is dropped whenever its process ends, restarts or is shut down: it is still the one running.
+        const now = this.#clock.now();
+        this.#log.info(
+          { pid: run.pid, signal: this.#reloadSignal, uptimeMs: now - run.startedAt, heldMs: now - h.since, requests: h.requests },
+          'reloading the command',
+        );
+        settle(this.#kill(run, this.#reloadSignal));
+      }),
+    };
+    this.#held = h;
+    return sent;
+  }
+
+  /** Forget the held reload signal (its process ended, restarts, shutdown): resolve its reloads false once `after` settled. */
+  #dropHeld(why: string, after?: Promise<unknown>): void {
+    const h = this.#held;
+    if (h === undefined) return;
+    this.#held = undefined;
+    h.timer.cancel();
+    this.#log.info({ pid: h.run.pid, signal: this.#reloadSignal, requests: h.requests }, `held reload signal not sent: ${why}`);
+    if (after === undefined) h.settle(false);
+    else void after.finally(() => h.settle(false));
   }
 
   /**
@@ -265,7 +339,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
     this.#restarts++;
     this.#log.info({ pid: run.pid, reason, restarts: this.#restarts }, 'restarting the command');
     this.#emitSafe('restart', { cause: 'request', reason, delayMs: 0, restarts: this.#restarts });
-    const p = (async () => {
+    const p: Promise<void> = (async () => {
       await this.#stop(run, this.#killSignal);
       if (this.#state !== 'running') return; // shutdown() came in meanwhile
       try {
@@ -285,14 +359,29 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
       this.#restarting = undefined;
     });
     this.#restarting = p;
+    // The new process reads the new files: the held signal is not sent, and the reloads it stood for are done with
+    // the restart.
+    this.#dropHeld('the command is being restarted', p);
     return p;
   }
 
-  /** Forward a signal unchanged to the running child. Returns false when no child runs. */
+  /**
+   * Forward a signal unchanged to the running child, at once (--reload-grace does not apply: whoever sent it to tconfd
+   * meant it). Returns false when no child runs. The reload signal forwarded stands for a held one, which is not sent.
+   */
   signal(sig: NodeJS.Signals): boolean {
     if (!this.running) return false;
-    this.#log.debug({ pid: this.pid, signal: sig }, 'forwarding signal');
-    return this.#kill(this.#run!, sig);
+    const run = this.#run!;
+    this.#log.debug({ pid: run.pid, signal: sig }, 'forwarding signal');
+    const sent = this.#kill(run, sig);
+    const held = this.#held;
+    if (sent && sig === this.#reloadSignal && held?.run === run) {
+      this.#held = undefined;
+      held.timer.cancel();
+      this.#log.info({ pid: run.pid, signal: sig, requests: held.requests }, 'held reload signal not sent: the same signal was forwarded to the command');
+      held.settle(true);
+    }
+    return sent;
   }
 
   /**
@@ -319,6 +408,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
     this.#state = 'stopping';
     this.#backoffTimer?.cancel();
     this.#backoffTimer = undefined;
+    this.#dropHeld('tconfd is shutting down');
     this.#shutdown = (async () => {
       const run = this.#run;
       if (run && run.exit === undefined) {
@@ -377,6 +467,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
         { pid, code: info.code, signal: info.signal, uptimeMs: info.uptimeMs, expected: info.expected },
         'command exited',
       );
+      if (this.#held?.run === run) this.#dropHeld('its process ended');
       this.#emitSafe('exit', info);
       if (!info.expected) this.#onExit(info);
       return info;
@@ -482,6 +573,7 @@ export class ChildSupervisor extends EventEmitter<ChildSupervisorEvents> {
 
   #end(status: number, cause: ChildEndCause): void {
     if (this.#state === 'ended' && this.#endCause) return;
+    this.#dropHeld('supervision ended');
     this.#state = 'ended';
     this.#endCause = cause;
     this.#lastStatus = status;

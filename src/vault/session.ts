@@ -494,6 +494,8 @@ export class VaultSession {
     if (rec.kept === true) return 'denied';
     if (rec.expiresAt !== null && rec.expiresAt <= this.#clock.now()) {
       this.ledger.leaseGone(rec);
+      // Kept while the application was not told yet (--wait, --splay, --reload-grace) or within --revoke-grace.
+      if (!this.#exiting) this.#log.info({ path: rec.path }, 'replaced lease expired while it was kept: not revoked, it ran out by itself');
       return 'gone';
     }
     const tok = rec.token;
@@ -510,6 +512,7 @@ export class VaultSession {
       const status = (err as { status?: unknown }).status;
       if (status === 400 || status === 404) {
         this.ledger.leaseGone(rec); // lease not found: expired or revoked already
+        if (!this.#exiting) this.#log.info({ path: rec.path }, 'replaced lease expired while it was kept: not revoked, it ran out by itself');
         return 'gone';
       }
       if (status === 403 && signal?.aborted !== true) {

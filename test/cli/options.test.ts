@@ -32,8 +32,21 @@ describe('duration options: minimums and maximums', () => {
     ['--kill-timeout', '-1s', '--kill-timeout: invalid duration "-1s": must not be negative (examples: "500ms", "2s", "1m30s", or a number of seconds)'],
     ['--splay', '2d', '--splay: "2d" is more than the maximum of 24h'],
     ['--wait', '1s:2d', '--wait: "1s:2d" is more than the maximum of 24h'],
+    ['--reload-grace', '2h', '--reload-grace: "2h" is more than the maximum of 1h'],
+    ['--reload-grace', 'soon', '--reload-grace: invalid duration "soon": expected numbers with units ns, us, ms, s, m, h or d (examples: "500ms", "2s", "1m30s", or a number of seconds)'],
   ])('%s %s', (flag, value, message) => {
     expect(usage(flag, value)).toBe(message);
+  });
+
+  it('--reload-grace: 5 s by default, 0 sends reload signals at once', () => {
+    const grace = (...args: string[]): number | undefined => {
+      const r = parse(...args);
+      return r.kind === 'run' ? r.settings.supervisor.reloadGraceMs : undefined;
+    };
+    expect(grace()).toBe(5_000);
+    expect(grace('--reload-grace', '0')).toBe(0);
+    expect(grace('--reload-grace', '30s')).toBe(30_000);
+    expect(grace('--reload-grace', '1h')).toBe(3_600_000);
   });
 
   it('--vault-retry-max shorter than --vault-retry-min', () => {

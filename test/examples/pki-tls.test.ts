@@ -76,9 +76,8 @@ describe('examples/pki-tls', () => {
       ],
       {
         command: [process.execPath, join(ROOT, 'examples/pki-tls/server.mjs'), tlsDir, '0'],
-        // 40 s: Vault backdates NotBefore by 30 s and tconfd re-issues at 60-73 % of NotBefore→NotAfter, i.e. 12-21 s
-        // after the issue. Shorter, the first SIGHUP would come about a second after the server was started, before
-        // Node.js itself has finished starting on a busy machine (it then dies of it, whatever the script does).
+        // 40 s: tconfd re-issues at 60-73 % of the life from the issue to NotAfter (not from the NotBefore Vault
+        // back-dates by 30 s), i.e. 24-29 s after the issue: the server has long installed its SIGHUP handler.
         env: { TLS_DIR: tlsDir, TLS_TTL: '40s', TLS_CN: 'localhost' },
         logLevel: 'info',
       },
@@ -124,7 +123,7 @@ describe('examples/pki-tls', () => {
         const s = await fetchOnce(port, caPem);
         return s.serial !== first.serial ? s : undefined;
       },
-      // The re-issue comes 12-21 s after the first certificate: the default deadline (60 s) is well past that.
+      // The re-issue comes 24-29 s after the first certificate: the default deadline (60 s) is well past that.
       { intervalMs: 100, detail: () => t.tail() },
     );
     const seenAt = Date.now();

@@ -3,6 +3,9 @@ import {
   DEFAULT_TIMING,
   backoffDelayMs,
   cannotRenew,
+  certificateFloorMs,
+  certificateLife,
+  certificateShortness,
   errorStatus,
   expiresAtOf,
   graceReleaseAt,
@@ -13,6 +16,7 @@ import {
   renewalOutcome,
   replaceDelayMs,
   resolveTiming,
+  shorterThanRequested,
   shouldFallBackToAcquire,
   type HeldLifetime,
   type PlanInput,
@@ -185,15 +189,46 @@ describe('what is refreshed when', () => {
     expect(initialRenewState(lt, false)).toBe('not-renewable');
     expect(plan({ lifetime: lt, renewState: 'not-renewable' }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 850 * SEC });
   });
-  it('a certificate is acquired again at about two thirds of NotBefore→NotAfter', () => {
-    // Vault back-dates NotBefore by 30 s: validity 24h30s.
-    const notBefore = T0 - 30 * SEC;
-    const notAfter = T0 + 24 * HOUR;
-    const cert: HeldLifetime = { kind: 'certificate', notBefore, notAfter };
-    const validity = notAfter - notBefore;
-    expect(plan({ lifetime: cert }, fixed(0))!.at).toBe(notBefore + 0.6 * validity);
-    expect(plan({ lifetime: cert }, fixed(0.5))!.at).toBeCloseTo(notBefore + 0.665 * validity, -1);
-    expect(expiresAtOf(cert, T0)).toBe(notAfter);
+  it('a certificate is acquired again at 60–73 % of its life from when it was obtained, not from its back-dated NotBefore', () => {
+    // Vault back-dates NotBefore by 30 s: a 60 s certificate is valid 90 s, NotBefore→NotAfter.
+    const cert: HeldLifetime = { kind: 'certificate', notBefore: T0 - 30 * SEC, notAfter: T0 + 60 * SEC };
+    expect(plan({ lifetime: cert }, fixed(0))!.at).toBe(T0 + 36 * SEC);
+    expect(plan({ lifetime: cert }, fixed(1))!.at).toBe(T0 + 43.8 * SEC);
+    // From NotBefore it would have been 24–35.7 s: 40–60 % of the life it was obtained with.
+    expect(certificateLife(cert, T0)).toEqual({ start: T0, ms: 60 * SEC });
+    // A NotBefore later than when it was obtained (Vault's clock ahead of ours) is where its life starts.
+    expect(certificateLife({ notBefore: T0 + 5 * SEC, notAfter: T0 + 65 * SEC }, T0)).toEqual({ start: T0 + 5 * SEC, ms: 60 * SEC });
+    const day: HeldLifetime = { kind: 'certificate', notBefore: T0 - 30 * SEC, notAfter: T0 + 24 * HOUR };
+    expect(plan({ lifetime: day }, fixed(0.5))!.at).toBeCloseTo(T0 + 0.665 * 24 * HOUR, -1);
+    expect(expiresAtOf(day, T0)).toBe(T0 + 24 * HOUR);
+  });
+  it('a certificate that comes back short is noticed: no later than the previous one, or too short for its schedule', () => {
+    const cert = (notAfter: number): { notBefore: number; notAfter: number } => ({ notBefore: T0 - 30 * SEC, notAfter });
+    expect(certificateShortness(cert(T0 + 60 * SEC), T0, undefined, t)).toBeUndefined();
+    expect(certificateShortness(cert(T0 + 60 * SEC), T0, T0 + 20 * SEC, t)).toBeUndefined();
+    // The same NotAfter as before (a not_after or the CA's expiry caps it), or an earlier one.
+    expect(certificateShortness(cert(T0 + HOUR), T0, T0 + HOUR, t)).toBe('no-later');
+    // 73 % of its life is within the 1 s floor; an expired one too.
+    expect(certificateShortness(cert(T0 + 1300), T0, undefined, t)).toBe('too-short');
+    expect(certificateShortness(cert(T0 - SEC), T0, undefined, t)).toBe('too-short');
+    expect(certificateShortness(cert(T0 + 1400), T0, undefined, t)).toBeUndefined();
+  });
+  it('certificates short in a row are issued again no sooner than 1 s, 2 s, 4 s ... up to 30 s after the last one', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 100].map((n) => certificateFloorMs(n, t))).toEqual([1, 1, 2, 4, 8, 16, 30, 30, 30].map((s) => s * SEC));
+    const expired: HeldLifetime = { kind: 'certificate', notBefore: T0 - HOUR, notAfter: T0 - SEC };
+    expect(plan({ lifetime: expired, shortInARow: 1 })!.at).toBe(T0 + SEC);
+    expect(plan({ lifetime: expired, shortInARow: 4 })!.at).toBe(T0 + 8 * SEC);
+    expect(plan({ lifetime: expired, shortInARow: 9 })!.at).toBe(T0 + 30 * SEC);
+    // The backoff is a floor: a certificate with a life of its own is still issued again on its schedule.
+    const hour: HeldLifetime = { kind: 'certificate', notBefore: T0 - 30 * SEC, notAfter: T0 + HOUR };
+    expect(plan({ lifetime: hour, shortInARow: 9 }, fixed(0))!.at).toBe(T0 + 0.6 * HOUR);
+  });
+  it('a certificate notably shorter than the ttl asked for is told apart from one a second short', () => {
+    expect(shorterThanRequested(60 * SEC, 24 * 3600)).toBe(true);
+    expect(shorterThanRequested(59 * SEC, 60)).toBe(false); // whole seconds, clocks a little apart
+    expect(shorterThanRequested(50 * SEC, 60)).toBe(true);
+    expect(shorterThanRequested(0.96 * HOUR, 3600)).toBe(false); // 5 % of an hour
+    expect(shorterThanRequested(60 * SEC, undefined)).toBe(false);
   });
   it('a lease or token with a zero TTL never expires and is never scheduled', () => {
     expect(expiresAtOf(lease(0), T0)).toBeNull();
@@ -214,6 +249,8 @@ describe('what is refreshed when', () => {
     expect(plan({ lifetime: lease(1, false) }, fixed(0))).toEqual({ action: 'acquire', at: T0 + 1000 });
     const cert: HeldLifetime = { kind: 'certificate', notBefore: T0 - HOUR, notAfter: T0 + 1000 };
     expect(plan({ lifetime: cert })!.at).toBe(T0 + 1000);
+    const expired: HeldLifetime = { kind: 'certificate', notBefore: T0 - HOUR, notAfter: T0 - HOUR / 2 };
+    expect(plan({ lifetime: expired })!.at).toBe(T0 + 1000);
   });
   it('never plans in the past', () => {
     const now = T0 + 2 * HOUR;

@@ -295,29 +295,96 @@ describe('other lifetimes', () => {
     await scheduler.stop({ revoke: false });
   });
 
-  it('a certificate is issued again at about two thirds of its validity', async () => {
+  it('a 60 s certificate (NotBefore back-dated 30 s, as Vault does) is issued again 36–43.8 s after the previous one, for 100 simulated hours', async () => {
+    const { clock, logger, scheduler } = setup();
+    const issued: number[] = [];
+    const issue = (): Grant<string> => {
+      const now = clock.now();
+      issued.push(now);
+      return { value: `cert ${issued.length}`, lifetime: { kind: 'certificate', notBefore: now - 30 * SEC, notAfter: now + 60 * SEC, requestedTtlSec: 60 }, obtainedAt: now };
+    };
+    const seen: string[] = [];
+    scheduler.hold<string>(
+      { name: 'vault:app,POST,ttl=60s:pki/issue/web', acquire: async () => issue(), onGrant: async (n) => void seen.push(n.value) },
+      issue(),
+    );
+    await clock.advance(100 * HOUR);
+    // Counted from the back-dated NotBefore, the re-issues came 24–35.7 s apart: 40–60 % of each certificate's life.
+    const gaps = issued.slice(1).map((t, i) => t - issued[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(36 * SEC);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(43.8 * SEC);
+    expect(issued.length).toBeGreaterThan(8_000); // about 9,000: one every 40 s
+    expect(seen).toHaveLength(issued.length - 1);
+    expect(logger.at('warn')).toEqual([]);
+    await scheduler.stop({ revoke: false });
+  });
+
+  it('a 24 h certificate is issued again at 60–73 % of its validity', async () => {
     const { clock, scheduler } = setup();
     const issued: number[] = [];
     const issue = (): Grant<string> => {
       const now = clock.now();
       issued.push(now);
-      // Vault back-dates NotBefore by 30 s; ttl 24h.
       return { value: `cert ${issued.length}`, lifetime: { kind: 'certificate', notBefore: now - 30 * SEC, notAfter: now + 24 * HOUR }, obtainedAt: now };
     };
-    const seen: string[] = [];
-    scheduler.hold<string>(
-      { name: 'vault:app:pki/issue/web', acquire: async () => issue(), onGrant: async (n) => void seen.push(n.value) },
-      issue(),
-    );
+    scheduler.hold<string>({ name: 'vault:app:pki/issue/web', acquire: async () => issue(), onGrant: async () => {} }, issue());
     await clock.advance(30 * 24 * HOUR);
     expect(issued.length).toBeGreaterThan(40);
-    const validity = 24 * HOUR + 30 * SEC;
     for (let i = 1; i < issued.length; i++) {
-      const sinceNotBefore = issued[i]! - (issued[i - 1]! - 30 * SEC);
-      expect(sinceNotBefore / validity).toBeGreaterThanOrEqual(0.6);
-      expect(sinceNotBefore / validity).toBeLessThanOrEqual(0.73);
+      const fraction = (issued[i]! - issued[i - 1]!) / (24 * HOUR);
+      expect(fraction).toBeGreaterThanOrEqual(0.6);
+      expect(fraction).toBeLessThanOrEqual(0.73);
     }
-    expect(seen).toHaveLength(issued.length - 1);
+    await scheduler.stop({ revoke: false });
+  });
+
+  it('certificates capped at a fixed NotAfter (an expiring CA) are issued again with a backoff up to 30 s, not every second, with a warning naming the secret', async () => {
+    const { clock, logger, scheduler } = setup();
+    const caNotAfter = clock.now() + 10 * MIN;
+    const issued: number[] = [];
+    const issue = (): Grant<string> => {
+      const now = clock.now();
+      issued.push(now);
+      // Vault caps every certificate at its CA's NotAfter; after it, what comes back has expired already.
+      return { value: `cert ${issued.length}`, lifetime: { kind: 'certificate', notBefore: now - 30 * SEC, notAfter: Math.min(now + HOUR, caNotAfter), requestedTtlSec: 3600 }, obtainedAt: now };
+    };
+    scheduler.hold<string>({ name: 'vault:app,POST,ttl=1h:pki/issue/web', acquire: async () => issue(), onGrant: async () => {} }, issue());
+    await clock.advance(HOUR + 10 * MIN);
+    const gaps = issued.slice(1).map((t, i) => t - issued[i]!);
+    // Past the CA's end, every new certificate is useless: the re-issues back off to one every 30 s.
+    expect(gaps.slice(-10)).toEqual(new Array(10).fill(30 * SEC));
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(SEC);
+    // A re-issue every second would be 3,600 in the hour after the CA's end.
+    expect(issued.length).toBeLessThan(150);
+    const warnings = logger.at('warn').map((l) => l.msg);
+    expect(warnings.filter((m) => m.includes('expires no later than the one it replaces')).length).toBeGreaterThan(5);
+    expect(warnings.every((m) => m.includes('vault:app,POST,ttl=1h:pki/issue/web'))).toBe(true);
+    expect(warnings.filter((m) => m.includes('less than the ttl of 1h asked for'))).toHaveLength(1);
+    await scheduler.stop({ revoke: false });
+  });
+
+  it('certificates shorter than the ttl asked for (the role caps it) are warned about once, and again only after a full-length one', async () => {
+    const { clock, logger, scheduler } = setup();
+    let ttlSec = 60; // the role's max_ttl
+    const issue = (): Grant<string> => {
+      const now = clock.now();
+      return { value: 'cert', lifetime: { kind: 'certificate', notBefore: now - 30 * SEC, notAfter: now + ttlSec * 1000, requestedTtlSec: 24 * 3600 }, obtainedAt: now };
+    };
+    const name = 'vault:app,POST,common_name=a.example.com,ttl=24h:pki/issue/web';
+    scheduler.hold<string>({ name, acquire: async () => issue(), onGrant: async () => {} }, issue());
+    const shortWarnings = (): string[] => logger.at('warn').map((l) => l.msg).filter((m) => m.includes('less than the ttl of'));
+    await clock.advance(HOUR);
+    expect(shortWarnings()).toEqual([
+      `Vault issued ${name} valid for 1m, less than the ttl of 24h asked for (its role's max_ttl, or the mount's, or its CA's expiry, caps it): it is issued again at 60–73 % of what it gets; said once while Vault keeps doing so`,
+    ]);
+    // Issued again all along, about every 40 s: the cap is not a reason to stop or to loop.
+    expect(logger.lines.filter((l) => l.msg === `obtained a new ${name}`).length).toBeGreaterThan(80);
+    expect(logger.at('warn').filter((l) => l.msg.includes('no sooner than'))).toEqual([]);
+    ttlSec = 24 * 3600; // the role fixed
+    await clock.advance(MIN);
+    ttlSec = 60; // and capped again
+    await clock.advance(24 * HOUR);
+    expect(shortWarnings()).toHaveLength(2);
     await scheduler.stop({ revoke: false });
   });
 

@@ -243,6 +243,23 @@ describe('VaultSession', () => {
       expect(vault.leases.get(lease)!.revoked).toBe(true);
     });
 
+    it('a replaced lease kept past its expiry is not revoked: tconfd says at info that it ran out by itself', async () => {
+      const { clock, vault, log, session } = setup();
+      const lease = leaseOf(await session.request('app', dbRead));
+      let held = true; // the application not told yet (a held reload signal, --wait...)
+      session.setCredentialGate((id) => id === lease && held);
+      await session.releaseLease(lease);
+      await clock.advance(vault.leaseTtlSec * 1000 + 1000);
+      held = false;
+      session.releaseDeferred();
+      for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r));
+      expect(vault.count('PUT sys/leases/revoke')).toBe(0);
+      const said = log.lines().filter((l) => String(l['msg']).includes('expired while it was kept'));
+      expect(said.map((l) => [l['level'], l['msg'], l['path']])).toEqual([
+        [30, 'replaced lease expired while it was kept: not revoked, it ran out by itself', 'database/creds/app'],
+      ]);
+    });
+
     it('a replaced token is not revoked while a file holds credentials of one of its leases', async () => {
       const { vault, session } = setup();
       const lease = leaseOf(await session.request('app', dbRead));

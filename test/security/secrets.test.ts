@@ -122,6 +122,54 @@ describe('no secret in a child environment, a message, --check or the command li
     expect(changed.stdout).toBe(`${p.out}/pin.txt\tchanged\t3 bytes\t(app.jsonnet)\n`);
   });
 
+  it('an output name computed from a secret is never shown: --check, the logs and errors name it "[a name derived from a secret]"', async () => {
+    const p = tmp.make(
+      oneTemplate(
+        { secrets: { 'env:str:TENANT': 'tenant' } },
+        "local s = std.extVar('secrets'); { 'plain.txt': 'x', [std.asciiUpper(s.tenant) + '.pem']: 'pem', [s.tenant + '/key.pem']: 'key' }",
+      ),
+    );
+    const env = { TENANT: 'acme-7f3a' };
+    const hidden = (out: string): void => {
+      expect(out).not.toMatch(/acme-7f3a/i);
+    };
+    const check = await p.tconfd(['--check', '--log-level', 'trace'], { env });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      `${p.out}/[a name derived from a secret]\tnew\t4 bytes\t(app.jsonnet)`,
+      `${p.out}/[a name derived from a secret]\tnew\t4 bytes\t(app.jsonnet)`,
+      `${p.out}/plain.txt\tnew\t2 bytes\t(app.jsonnet)`,
+    ]);
+    hidden(check.stdout + check.stderr);
+    // written under their real names; nothing logged names them, even at trace
+    const once = await p.tconfd(['--once', '--log-level', 'trace'], { env });
+    expect(once.code, once.stderr).toBe(0);
+    expect(readFileSync(join(p.out, 'ACME-7F3A.pem'), 'utf8')).toBe('pem\n');
+    expect(readFileSync(join(p.out, 'acme-7f3a/key.pem'), 'utf8')).toBe('key\n');
+    hidden(once.stdout + once.stderr);
+    // a write that fails: the error names the template, not the file
+    rmSync(join(p.out, 'acme-7f3a'), { recursive: true });
+    writeFileSync(join(p.out, 'acme-7f3a'), 'a file where a directory is needed');
+    const failed = await p.tconfd(['--once'], { env });
+    expect(failed.code).toBe(1);
+    expect(reason(failed)).toContain(`template "app.jsonnet": output "${p.out}/[a name derived from a secret]": a directory on its way: exists and is not a directory`);
+    hidden(failed.stdout + failed.stderr);
+  });
+
+  it('a Jsonnet error derived from a secret is withheld whole, a short or transformed secret included', async () => {
+    for (const [pw, expr] of [
+      ['hunter2-9c1e', 'std.asciiUpper(pw)'],
+      ['hunter2-9c1e', "std.join('', std.reverse(std.stringChars(pw)))"],
+      ['x7q', "'bad password ' + pw"],
+    ] as const) {
+      const p = tmp.make(oneTemplate({ secrets: { 'env:str:PW': 'pw' } }, `local pw = std.extVar('secrets').pw; { 'a.txt': error ${expr} }`));
+      const r = await p.tconfd(['--once', '--log-level', 'trace'], { env: { PW: pw } });
+      expect(r.code, r.stderr).toBe(1);
+      expect(reason(r)).toContain('template "app.jsonnet": output "a.txt": RUNTIME ERROR: [error message redacted: derived from a secret] (at ');
+      for (const shown of [pw, pw.toUpperCase(), [...pw].reverse().join('')]) expect(r.stdout + r.stderr).not.toContain(shown);
+    }
+  });
+
   it('-T <the JWT itself> is warned about, and hidden from /proc/PID/cmdline while tconfd runs', async () => {
     const p = tmp.make(oneTemplate({ secrets: { 'env:str:HOME': 'home' } }, "{ 'home.txt': std.extVar('secrets').home }"));
     const t = startTconfd(['-d', p.conf, '-T', JWT], { cwd: p.root, command: ['/bin/sleep', '30'] });

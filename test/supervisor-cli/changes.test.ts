@@ -1,6 +1,7 @@
 /**
  * Through the real CLI: a Vault KV value changes (re-read every --static-refresh), the template's file changes, and
- * the command is signalled (same process) or restarted (new process reading the new file), once per burst of changes.
+ * the command is signalled (same process) or restarted (new process reading the new file), once per burst of changes;
+ * a command that started less than --reload-grace ago gets its reload signal only once it is that old.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -120,7 +121,8 @@ describe.concurrent('files change', () => {
     const MIN = 3_000;
     const MAX = 10_000;
     const p = await kvProject('changes/burst', 'v0');
-    const t = startTconfd(args(p, '--wait', '3s:10s'), { command, env: env(p) });
+    // --reload-grace 0: the bursts here come within the command's first seconds, and this is about --wait alone.
+    const t = startTconfd(args(p, '--wait', '3s:10s', '--reload-grace', '0'), { command, env: env(p) });
     const start = await p.recorder.waitForStart();
 
     // Each value rendered before the next is written: a burst of renderings that changed the file.
@@ -154,6 +156,57 @@ describe.concurrent('files change', () => {
     expect(signals.at(-1)!.config).toBe('value=v3\n');
     expect(readFileSync(p.output, 'utf8')).toBe('value=v3\n');
     expect(p.recorder.starts()).toHaveLength(1);
+    expect((await t.stop()).code).toBe(0);
+  });
+});
+
+describe.concurrent('a change while the command is still starting (--reload-grace)', () => {
+  it('the reload signal is held, so a command without its SIGHUP handler yet survives; rotations meanwhile add nothing; a stop cancels it', async ({ expect }) => {
+    const p = await kvProject('grace/held', 'one');
+    // The command installs no SIGHUP handler within the test: a SIGHUP kills it (status 129), as the example server
+    // that died 2.2 s after its start. --reload-grace 1h: every rotation of the test falls within it.
+    const t = startTconfd(args(p, '--wait', '100ms:500ms', '--reload-grace', '1h'), { command, env: { ...env(p), RECORDER_HUP_AFTER_MS: '3600000' } });
+    const start = await p.recorder.waitForStart();
+
+    await putKv2(vault, 'secret', 'grace/held', { value: 'two' });
+    const held = await t.waitForLog('reload signal held until the command has run for --reload-grace');
+    expect(held).toMatchObject({ pid: start.pid, signal: 'SIGHUP' });
+    const from = t.lines.length;
+    await putKv2(vault, 'secret', 'grace/held', { value: 'three' });
+    await t.waitForLog('files changed: signalling the command', { from });
+    expect(readFileSync(p.output, 'utf8')).toBe('value=three\n');
+    await sleep(600); // longer than --wait's max
+
+    expect(t.running).toBe(true);
+    expect(t.logs('reload signal held until the command has run for --reload-grace')).toHaveLength(1);
+    expect(t.logs(/^reloading the command$/)).toHaveLength(0);
+    expect(await t.stop()).toEqual({ code: 0, signal: null });
+    expect(t.logs('held reload signal not sent: tconfd is shutting down')).toHaveLength(1);
+    // The command's whole life: started, stopped by SIGTERM, never a SIGHUP.
+    expect(p.recorder.events().map((e) => [e.event, e.signal, e.pid])).toEqual([
+      ['start', undefined, start.pid],
+      ['signal', 'SIGTERM', start.pid],
+      ['exit', undefined, start.pid],
+    ]);
+  });
+
+  it('by default (5 s), a change rendered just after the start is signalled once the command is 5 s old, and it reads the new file', async ({ expect }) => {
+    const p = await kvProject('grace/default', 'one');
+    // The command installs its SIGHUP handler 1.5 s after it started: a signal before that would kill it.
+    const t = startTconfd(args(p, '--wait', '100ms:500ms'), { command, env: { ...env(p), RECORDER_HUP_AFTER_MS: '1500' } });
+    const start = await p.recorder.waitForStart();
+    await putKv2(vault, 'secret', 'grace/default', { value: 'two' });
+    await t.waitForLog('reload signal held until the command has run for --reload-grace');
+
+    const ev = await p.recorder.waitFor((e) => e.some((x) => x.event === 'signal'), 'the held SIGHUP');
+    expect(ev.find((x) => x.event === 'signal')).toMatchObject({ signal: 'SIGHUP', pid: start.pid, config: 'value=two\n' });
+    const sent = t.logs(/^reloading the command$/);
+    expect(sent).toHaveLength(1);
+    // Sent by tconfd's own clock no sooner than 5 s after it started the command.
+    expect(sent[0]!['uptimeMs']).toBeGreaterThanOrEqual(5_000);
+    await sleep(600);
+    expect(p.recorder.signals().map((x) => x.signal)).toEqual(['SIGHUP']);
+    expect(t.logs(/^command started$/)).toHaveLength(1);
     expect((await t.stop()).code).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { DEFAULT_TIMEOUT_MS } from '../support/wait.js';
 import {
   ChildStartError,
@@ -86,7 +87,7 @@ describe('ChildSupervisor', () => {
     expect(sup.running).toBe(true);
     expect(sup.pid).toBe(first!.pid);
 
-    expect(sup.reload()).toBe(true);
+    expect(await sup.reload()).toBe(true);
     const ev = await waitFor((e) => signals(e).includes('SIGHUP'), 'SIGHUP');
     expect(ev.find((e) => e.event === 'signal')).toMatchObject({ signal: 'SIGHUP', pid: first!.pid });
     expect(starts(ev)).toHaveLength(1);
@@ -99,7 +100,7 @@ describe('ChildSupervisor', () => {
     const sup = supervisor({}, { reloadSignal: 'SIGUSR2' });
     await sup.start();
     await waitFor((ev) => starts(ev).length === 1, 'start');
-    sup.reload();
+    await sup.reload();
     await waitFor((e) => signals(e).includes('SIGUSR2'), 'SIGUSR2');
     expect(signals(events())).toEqual(['SIGUSR2']);
   });
@@ -135,7 +136,7 @@ describe('ChildSupervisor', () => {
     await waitFor((ev) => starts(ev).length === 1, 'start');
     const a = sup.restart('one');
     const b = sup.restart('two');
-    expect(sup.reload()).toBe(false);
+    expect(await sup.reload()).toBe(false);
     expect(b).toBe(a);
     await Promise.all([a, b]);
     const ev = await waitFor((e) => starts(e).length === 2, 'second start');
@@ -305,5 +306,133 @@ describe('ChildSupervisor', () => {
     expect(exitStatus(42, null)).toBe(42);
     expect(exitStatus(null, 'SIGKILL')).toBe(137);
     expect(exitStatus(null, 'SIGTERM')).toBe(143);
+  });
+});
+
+describe('ChildSupervisor: --reload-grace (a real child process, time on a FakeClock)', () => {
+  const GRACE = 5_000;
+
+  /** A recorder supervised with the grace on a FakeClock, started and with its handlers installed. */
+  async function started(): Promise<{ clock: FakeClock; sup: ChildSupervisor; first: Event }> {
+    const clock = new FakeClock();
+    const sup = supervisor({}, { clock, reloadGraceMs: GRACE });
+    await sup.start();
+    const [first] = starts(await waitFor((ev) => starts(ev).length === 1, 'start'));
+    return { clock, sup, first: first! };
+  }
+
+  /** Whether a promise has settled, without waiting for it. */
+  function tracked<T>(p: Promise<T>): { readonly settled: boolean; readonly value: T | undefined } {
+    const state: { settled: boolean; value: T | undefined } = { settled: false, value: undefined };
+    void p.then((v) => {
+      state.settled = true;
+      state.value = v;
+    });
+    return state;
+  }
+
+  it('holds a reload asked for within the grace of the start, and sends ONE signal when the command is that old', async () => {
+    const { clock, sup, first } = await started();
+
+    await clock.advance(1_000);
+    const a = sup.reload();
+    await clock.advance(2_000);
+    const b = sup.reload(); // a second rotation during the grace: coalesced
+    expect(b).toBe(a);
+    const held = tracked(a);
+    await clock.advance(1_999);
+    expect(held.settled).toBe(false);
+    expect(signals(events())).toEqual([]);
+
+    await clock.advance(1); // the command is GRACE old
+    expect(held).toEqual({ settled: true, value: true });
+    await waitFor((e) => signals(e).length === 1, 'the held SIGHUP');
+
+    // Past the grace, a reload is sent at once.
+    expect(await sup.reload()).toBe(true);
+    const ev = await waitFor((e) => signals(e).length === 2, 'a second SIGHUP');
+    expect(ev.filter((e) => e.event === 'signal').map((e) => [e.signal, e.pid])).toEqual([
+      ['SIGHUP', first.pid],
+      ['SIGHUP', first.pid],
+    ]);
+    expect(sup.restarts).toBe(0);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('does not send a held reload to a command restarted meanwhile (the new process reads the files); the new process has its own grace', async () => {
+    const { clock, sup, first } = await started();
+    const held = tracked(sup.reload());
+
+    const restarted = sup.restart('files changed');
+    await restarted;
+    await clock.settle();
+    expect(held).toEqual({ settled: true, value: false }); // settled once the restart completed
+    const [, second] = starts(await waitFor((ev) => starts(ev).length === 2, 'second start'));
+
+    // A reload asked for just after the restart is held for the NEW process's own grace, then sent to it.
+    const again = tracked(sup.reload());
+    await clock.advance(GRACE - 1);
+    expect(again.settled).toBe(false);
+    await clock.advance(1);
+    expect(again).toEqual({ settled: true, value: true });
+    await waitFor((e) => signals(e).length === 2, 'SIGHUP to the new process');
+    await clock.advance(2 * GRACE);
+    // The restart's SIGTERM to the first process, then one SIGHUP to the second: the first one's held SIGHUP never.
+    expect(events().filter((e) => e.event === 'signal').map((e) => [e.signal, e.pid])).toEqual([
+      ['SIGTERM', first.pid],
+      ['SIGHUP', second!.pid],
+    ]);
+    expect(sup.restarts).toBe(1);
+  });
+
+  it('drops a held reload when the command crashes: the restart policy restarts it once, as for any crash, and exited gives the crash status', async () => {
+    const clock = new FakeClock();
+    const sup = supervisor(
+      { RECORDER_CRASH_AFTER_MS: '300', RECORDER_CRASH_CODE: '3' },
+      { clock, reloadGraceMs: GRACE, restart: 'on-failure', maxRestarts: 1, restartWindowMs: 60_000, backoff: { initialMs: 1_000, maxMs: 10_000 } },
+    );
+    const restarts: ChildRestartInfo[] = [];
+    sup.on('restart', (i) => restarts.push(i));
+    await sup.start();
+    const held = tracked(sup.reload());
+    await new Promise((r) => sup.once('restart', r)); // the crash (real time: the recorder exits by itself)
+    await clock.settle();
+    expect(held).toEqual({ settled: true, value: false });
+    await clock.advance(1_000); // the backoff delay
+    await waitFor((ev) => starts(ev).length === 2, 'the restart after the crash');
+    const status = await sup.exited; // the second crash: maxRestarts reached
+    expect(status).toBe(3);
+    expect(sup.endCause).toBe('gave-up');
+    expect(restarts.map((r) => [r.cause, r.reason])).toEqual([['crash', 'exited with code 3']]);
+    await clock.advance(2 * GRACE);
+    expect(signals(events())).toEqual([]);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('shutdown cancels a held reload: the command gets only the stop signal', async () => {
+    const { clock, sup } = await started();
+    const held = tracked(sup.reload());
+    expect(await sup.shutdown('SIGTERM')).toBe(0);
+    await clock.settle();
+    expect(held).toEqual({ settled: true, value: false });
+    expect(clock.pending()).toBe(0);
+    await clock.advance(2 * GRACE);
+    expect(signals(events())).toEqual(['SIGTERM']);
+  });
+
+  it('a reload signal forwarded to the command (sent to tconfd) goes at once, and stands for the held one', async () => {
+    const { clock, sup } = await started();
+    const held = tracked(sup.reload());
+    expect(sup.signal('SIGHUP')).toBe(true);
+    await clock.settle();
+    expect(held).toEqual({ settled: true, value: true });
+    await waitFor((e) => signals(e).length === 1, 'the forwarded SIGHUP');
+    await clock.advance(2 * GRACE);
+    expect(signals(events())).toEqual(['SIGHUP']);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('refuses a negative grace', () => {
+    expect(() => supervisor({}, { reloadGraceMs: -1 })).toThrow(/reloadGraceMs/);
   });
 });

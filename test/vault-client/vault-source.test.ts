@@ -78,13 +78,25 @@ describe('VaultSource', () => {
       kind: 'certificate',
       notBefore: Date.parse(cert.validFrom),
       notAfter: Date.parse(cert.validTo),
+      requestedTtlSec: 3600,
     });
-    expect(f.lifetime).toEqual({ kind: 'certificate', notBefore: Date.UTC(2026, 10, 22, 8, 40, 48), notAfter: Date.UTC(2026, 10, 22, 9, 41, 18) });
+    // Recorded on Vault 1.8: NotBefore is back-dated by 30 s, so a 1 h certificate is valid 3630 s.
+    expect(f.lifetime).toEqual({ kind: 'certificate', notBefore: Date.UTC(2026, 10, 22, 8, 40, 48), notAfter: Date.UTC(2026, 10, 22, 9, 41, 18), requestedTtlSec: 3600 });
     expect(server.requests[0]).toMatchObject({
       method: 'POST',
       path: 'pki/issue/peer',
       json: { common_name: 'svc.peer.test', ttl: '1h' },
     });
+  });
+
+  it('PKI: the ttl asked for is known as Vault reads it (seconds or a duration), and absent when none was asked for', async () => {
+    const body = fixtureJson<{ data: Record<string, unknown> }>('pki-issue.json');
+    const { source } = setup(() => ({ body }));
+    const ttlOf = async (raw: string): Promise<unknown> => ((await source.fetch(spec(raw))).lifetime as { requestedTtlSec?: number }).requestedTtlSec;
+    expect(await ttlOf('vault:app,POST,common_name=a.test,ttl=90:pki/issue/peer')).toBe(90);
+    expect(await ttlOf('vault:app,POST,common_name=a.test,ttl=72h:pki/issue/peer')).toBe(72 * 3600);
+    expect(await ttlOf('vault:app,POST,common_name=a.test:pki/issue/peer')).toBeUndefined();
+    expect(await ttlOf('vault:app,POST,common_name=a.test,ttl=soon:pki/issue/peer')).toBeUndefined();
   });
 
   it('a leased certificate (generate_lease) is a lease', async () => {
