@@ -6,7 +6,8 @@
  * Leases die with the token that created them. When a token is replaced (its max TTL) or found dead (the session's
  * onTokenDead), every lease holding whose current lease was created with it is replaced at once, exactly once: the
  * replacement is shared while in flight, and a holding already acquiring is left to finish (a lease it brings back
- * from a dead token is refused by onGrant and acquired again).
+ * from a dead token is refused by onGrant and acquired again). Once a login succeeds, whatever waits to be obtained
+ * again with that role's token (in backoff after failed logins) is acquired at once.
  */
 import type { Logger } from '../log.js';
 import type { VaultSecretSpec } from '../config/secret-path.js';
@@ -31,6 +32,8 @@ export interface VaultHoldingsOptions {
 export function holdVault(opts: VaultHoldingsOptions): void {
   const { scheduler, session, source, pipeline, metrics, logger } = opts;
   const secrets: HoldHandle<unknown>[] = [];
+  /** The token key (session.key(role)) of each holding: secrets and tokens. */
+  const keyOf = new Map<HoldHandle<unknown>, string>();
   const tokens = new Map<string, HoldHandle<AuthGrant>>();
   const replacing = new Map<string, Promise<void>>();
 
@@ -91,6 +94,7 @@ export function holdVault(opts: VaultHoldingsOptions): void {
       grantFromFetched(current),
     );
     secrets.push(handle);
+    keyOf.set(handle, session.key(spec.role));
   }
 
   // One holding per Vault token that expires (one per role; one in all with --auth token).
@@ -104,12 +108,10 @@ export function holdVault(opts: VaultHoldingsOptions): void {
       {
         name,
         acquire: async ({ signal }) => tokenGrant(await session.replaceToken(role, handle.current().value.token, signal)),
-        ...(grant.renewable
-          ? {
-              renew: (g, { signal, incrementSec, deadline }) =>
-                session.renewToken(g.value.token, incrementSec, { signal, ...(deadline !== undefined ? { deadline } : {}) }),
-            }
-          : {}),
+        // Whatever the first token was: a token given later (a token file rewritten) may be renewable. The scheduler
+        // renews only grants that say they are renewable.
+        renew: (g, { signal, incrementSec, deadline }) =>
+          session.renewToken(g.value.token, incrementSec, { signal, ...(deadline !== undefined ? { deadline } : {}) }),
         ...(grant.byLogin ? { release: (g, signal) => session.releaseToken(g.value.token, signal) } : {}),
         // Only once the leases of the previous token are obtained again is that token released (after the grace). The
         // same token again (token auth reads the token it was given once more): its leases are fine.
@@ -120,7 +122,22 @@ export function holdVault(opts: VaultHoldingsOptions): void {
       tokenGrant(grant),
     );
     tokens.set(key, handle);
+    keyOf.set(handle as HoldHandle<unknown>, key);
   }
+
+  // A login succeeded (after failed ones: Vault restarted empty and not set up again yet, a token file rewritten...):
+  // what waits to be obtained again with that role's token goes now, not at the end of its backoff (up to 30 s), so
+  // that the leases of a dead token are rendered together, the command told once.
+  session.onLogin((fresh) => {
+    for (const [h, key] of keyOf) {
+      if (key !== fresh.key) continue;
+      const st = h.status();
+      if (st.inFlight) continue;
+      const l = h.current().lifetime;
+      const deadLease = l.kind === 'lease' && session.ledger.findLease(l.leaseId)?.state === 'dead';
+      if (deadLease || (st.consecutiveFailures > 0 && st.nextAction === 'acquire')) void h.replaceNow('a new Vault token is available');
+    }
+  });
 
   session.onTokenDead((dead) => {
     const h = tokens.get(dead.key);

@@ -19,6 +19,7 @@ export interface TokenAuthOptions {
 
 export class TokenAuth implements AuthMethod {
   readonly kind = 'token' as const;
+  readonly given: { readonly source: string; readonly remedy: string };
   private readonly client: VaultClient;
   private readonly token: string | undefined;
   private readonly tokenFile: string | undefined;
@@ -30,12 +31,16 @@ export class TokenAuth implements AuthMethod {
     if (this.token === undefined && this.tokenFile === undefined) {
       throw new VaultLoginError('token', undefined, 'token auth needs a token (VAULT_TOKEN) or a token file');
     }
+    this.given =
+      this.token !== undefined
+        ? { source: 'the Vault token (VAULT_TOKEN)', remedy: 'restart tconfd with a valid VAULT_TOKEN' }
+        : { source: `the Vault token in ${this.tokenFile}`, remedy: `write a valid token to ${this.tokenFile}: it is read again at each retry` };
   }
 
   /** The role is ignored: the same token serves every role. */
   async login(_role: string, signal?: AbortSignal): Promise<AuthGrant> {
     const token = this.token ?? (await readCredentialFile('token', undefined, this.tokenFile as string, 'Vault token'));
-    const source = this.token !== undefined ? 'the Vault token (VAULT_TOKEN)' : `the Vault token in ${this.tokenFile}`;
+    const source = this.given.source;
     let info;
     try {
       info = await this.client.lookupSelf(token, signal);
@@ -52,7 +57,7 @@ export class TokenAuth implements AuthMethod {
       token,
       ...(info.accessor !== undefined && info.accessor !== '' ? { accessor: info.accessor } : {}),
       renewable: info.renewable,
-      durationSec: remainingSec(info),
+      durationSec: remainingSec(info, info.sentAt),
       obtainedAt: info.sentAt,
       byLogin: false,
     };
@@ -61,8 +66,9 @@ export class TokenAuth implements AuthMethod {
 
 /**
  * Seconds a looked-up token has left; 0 only for a token that never expires (expire_time null, e.g. a root token).
- * A ttl of 0 with an expire_time means less than a second left (Vault rounds down): the time to expire_time by the
- * wall clock, kept within (0, 1] s against clock skew, so that the token is renewed at once (or reported).
+ * A ttl of 0 with an expire_time means less than a second left (Vault rounds down): the time to expire_time from
+ * `wallNow` (the lookup's sentAt: the Clock, ms since the epoch), kept within (0, 1] s against clock skew, so that the
+ * token is renewed at once (or reported).
  */
 export function remainingSec(info: Pick<TokenInfo, 'ttlSec' | 'expireTime'>, wallNow: number = Date.now()): number {
   if (info.ttlSec > 0) return info.ttlSec;

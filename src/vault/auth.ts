@@ -24,6 +24,11 @@ export interface AuthGrant {
 
 export interface AuthMethod {
   readonly kind: AuthKind;
+  /**
+   * A token given to tconfd (token auth), for messages: where it comes from ("the Vault token (VAULT_TOKEN)", "the Vault
+   * token in /run/token") and what gives tconfd a valid one. Never the token itself.
+   */
+  readonly given?: { readonly source: string; readonly remedy: string };
   /** Log in as role (ignored by token auth). Throws VaultLoginError. */
   login(role: string, signal?: AbortSignal): Promise<AuthGrant>;
 }

@@ -9,11 +9,13 @@
  * - A 403 on a token tconfd believed valid, whatever the request (a read, renew-self, a lease renewal, a revocation),
  *   goes through one check, lookup-self: a 403 there too means the token is dead (revoked by an operator, expired,
  *   Vault restarted empty): it is replaced at once (one login), a read is retried once, and the onTokenDead listeners
- *   are told, so that every lease created with it is obtained again. A 200 means the token is live and the policy
- *   refused that path: a read fails (no login); a refused renewal (renew-self, sys/leases/renew) is answered as "not
- *   renewable" with the TTL left, so that the token or lease is replaced before it expires, not at once; a refused
- *   revocation leaves it alive and counts it as not revoked. Each refusal is said once per role at warn, naming the
- *   policy line that grants it, and that token is not asked again (another role's token has its own policies).
+ *   are told, so that every lease created with it is obtained again; once a login succeeds, the onLogin listeners
+ *   are told, so that what waits to be obtained again (in backoff after failed logins) goes at once. A 200 means the
+ *   token is live and the policy refused that path: a read fails (no login); a refused renewal (renew-self,
+ *   sys/leases/renew) is answered as "not renewable" with the TTL left, so that the token or lease is replaced before
+ *   it expires, not at once; a refused revocation leaves it alive and counts it as not revoked. Each refusal is said
+ *   once per role at warn, naming the policy line that grants it, and that token is not asked again (another role's
+ *   token has its own policies).
  * - Releasing a replaced lease or token asks the credential gate first: while a rendered file still holds the
  *   lease's credentials (no newer rendering succeeded), the release is deferred (releaseDeferred() retries).
  * - Without `update` on sys/leases/revoke (Vault's default policy), revoking a lease answers 403: this is said once per
@@ -96,6 +98,7 @@ export class VaultSession {
   readonly #entries = new Map<string, Entry>();
   readonly #checks = new Map<TokenRecord, Promise<Check>>();
   readonly #deadListeners = new Set<(token: TokenRecord) => void>();
+  readonly #loginListeners = new Set<(token: TokenRecord) => void>();
   /** Requests that may still create a lease or a token. */
   readonly #inflight = new Set<Promise<unknown>>();
   /** Aborts what is still in flight once revokeAll() stopped waiting for it. */
@@ -106,6 +109,8 @@ export class VaultSession {
   #exiting = false;
   /** "operation role" pairs whose refusal was said (once per role). */
   readonly #said = new Set<string>();
+  /** Tokens said to expire within seconds without renewal (once each). */
+  readonly #saidExpiring = new WeakSet<TokenRecord>();
   #recorded = 0;
   #revoked = { leases: 0, tokens: 0 };
 
@@ -152,6 +157,12 @@ export class VaultSession {
     return () => this.#deadListeners.delete(fn);
   }
 
+  /** Called with every token obtained by a successful login (what waits for one, e.g. in backoff, may go now). */
+  onLogin(fn: (token: TokenRecord) => void): () => void {
+    this.#loginListeners.add(fn);
+    return () => this.#loginListeners.delete(fn);
+  }
+
   /**
    * Send a request as role. A 403 on a token that lookup-self also refuses replaces the token (once) and retries once;
    * a lease in the answer is recorded with the token that sent the request. When the caller stops waiting (signal),
@@ -195,8 +206,12 @@ export class VaultSession {
   async renewToken(token: string, incrementSec: number, opts: { signal?: AbortSignal; deadline?: number } = {}): Promise<Renewal> {
     const rec = this.ledger.findToken(token);
     if (rec?.denied.has('renew-self') === true) return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
+    // A token tconfd did not log in for is renewed by its own TTL (no increment, as `vault token renew`): what it had
+    // left when tconfd looked it up is no measure of it (a token given in its last second would be renewed by a
+    // second at a time, for ever).
+    const increment = rec !== undefined && !rec.grant.byLogin ? undefined : incrementSec;
     try {
-      const r = await this.#client.renewSelf(token, incrementSec, opts.signal, opts.deadline);
+      const r = await this.#client.renewSelf(token, increment, opts.signal, opts.deadline);
       if (rec !== undefined) rec.grant = { ...rec.grant, durationSec: r.durationSec, obtainedAt: r.sentAt };
       return r;
     } catch (err) {
@@ -204,9 +219,16 @@ export class VaultSession {
       const check = await this.#check(rec);
       if (check.state === 'dead') throw err;
       if (check.state === 'unknown') throw unknownAfter(err, check.err);
-      this.#denied(rec, 'renew-self', 'the Vault token cannot be renewed: it is replaced (a new login) before it expires');
-      const left = remainingSec(check.info);
+      this.#denied(
+        rec,
+        'renew-self',
+        rec.grant.byLogin
+          ? 'the Vault token cannot be renewed: it is replaced (a new login) before it expires'
+          : `${this.#auth.given?.source ?? 'the Vault token given'} cannot be renewed: it is used until it expires`,
+      );
+      const left = remainingSec(check.info, check.info.sentAt);
       rec.grant = { ...rec.grant, renewable: false, ...(left > 0 ? { durationSec: left, obtainedAt: check.info.sentAt } : {}) };
+      this.#expiring(rec, 'the policy refuses auth/token/renew-self');
       return notRenewable(rec.grant.durationSec, rec.grant.obtainedAt);
     }
   }
@@ -403,9 +425,8 @@ export class VaultSession {
         { role, auth: this.#auth.kind, ttlSec: Math.round(grant.durationSec), renewable: grant.renewable },
         'logged in to Vault',
       );
-      if (grant.durationSec > 0 && grant.durationSec < 2 && !grant.renewable) {
-        this.#log.warn({ role, auth: this.#auth.kind }, 'the Vault token expires within seconds and cannot be renewed');
-      }
+      if (!grant.renewable) this.#expiring(rec, 'Vault says it is not renewable');
+      this.#tell(this.#loginListeners, rec, 'a login listener failed');
       return grant;
     });
     e.inflight = p;
@@ -456,13 +477,41 @@ export class VaultSession {
         : 'Vault no longer accepts an earlier token of tconfd: obtaining its leases again',
     );
     if (current && e !== undefined && !this.#exiting) this.#login(e, rec.role).catch(() => undefined);
-    for (const fn of this.#deadListeners) {
+    this.#tell(this.#deadListeners, rec, 'a token listener failed');
+  }
+
+  #tell(listeners: ReadonlySet<(token: TokenRecord) => void>, rec: TokenRecord, failed: string): void {
+    for (const fn of listeners) {
       try {
         fn(rec);
       } catch (err) {
-        this.#log.error({ err: (err as Error).message }, 'a token listener failed');
+        this.#log.error({ err: (err as Error).message }, failed);
       }
     }
+  }
+
+  /**
+   * Say (once per token) that a token expires within seconds and cannot be renewed. A login token is replaced by a new
+   * login (warn). A token given to tconfd (--auth token) has no replacement tconfd could obtain: it is used until it
+   * expires, then every request fails until a valid token is given; said at error, naming where the token comes from
+   * (never the token).
+   */
+  #expiring(rec: TokenRecord, why: string): void {
+    const g = rec.grant;
+    const leftSec = g.durationSec - (this.#clock.now() - g.obtainedAt) / 1000;
+    if (g.durationSec === 0 || leftSec >= 2 || this.#saidExpiring.has(rec)) return;
+    this.#saidExpiring.add(rec);
+    const fields = { role: rec.role, auth: this.#auth.kind, expiresInSec: Math.max(0, Math.round(leftSec * 10) / 10) };
+    if (g.byLogin) {
+      this.#log.warn(fields, `the Vault token expires within seconds and cannot be renewed (${why}): logging in again before it expires`);
+      return;
+    }
+    const given = this.#auth.given ?? { source: 'the Vault token given', remedy: 'give tconfd a valid token' };
+    this.#log.error(
+      { ...fields, source: given.source },
+      `${given.source} expires within seconds and cannot be renewed (${why}): tconfd uses it until then; afterwards ` +
+        `Vault refuses it and secrets are neither read nor renewed (the files keep their last values): ${given.remedy}`,
+    );
   }
 
   #holdsAny(rec: TokenRecord): boolean {

@@ -6,6 +6,8 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { LEVEL, type Tconfd } from '../support/tconfd.js';
 import { PgUnavailableError, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { sleep } from '../support/wait.js';
 import {
@@ -247,4 +249,16 @@ export async function liveLoginTokens(world: World, loginPath: string): Promise<
     if (res.status === 200 && res.body?.data?.path === loginPath) out.push(accessor);
   }
   return out;
+}
+
+/**
+ * The exit log of a run that revoked everything it obtained says so, and only that: one `leases and tokens revoked`
+ * with these counts, no `NOT revoked`, no failed release.
+ */
+export function expectAllRevoked(t: Tconfd, counts: { leases: number; tokens: number }): void {
+  const exitLog = t.logs('leases and tokens revoked');
+  expect(exitLog, t.tail()).toHaveLength(1);
+  expect(exitLog[0]).toMatchObject(counts);
+  expect(t.logs('NOT revoked')).toEqual([]);
+  expect(t.logs(/release of .* failed/, LEVEL.warn)).toEqual([]);
 }

@@ -16,6 +16,8 @@ export interface FakeToken {
   alive: boolean;
   expiresAt: number;
   revokedBySelf: boolean;
+  /** renew-self answers 400 `lease is not renewable` when false. */
+  renewable: boolean;
 }
 
 export interface FakeLease {
@@ -50,11 +52,13 @@ export class FakeVault implements SessionClient {
 
   constructor(readonly clock: Clock) {}
 
-  /** A login: a new token for role. */
-  issueToken(role: string): AuthGrant {
+  /** A login: a new token for role (ttlMs: what it has left, default tokenTtlSec; renew-self gives it tokenTtlSec). */
+  issueToken(role: string, opts: { ttlMs?: number; renewable?: boolean } = {}): AuthGrant {
     const id = `s.${role}-${++this.#n}`;
-    this.tokens.set(id, { id, role, alive: true, expiresAt: this.clock.now() + this.tokenTtlSec * 1000, revokedBySelf: false });
-    return { token: id, renewable: true, durationSec: this.tokenTtlSec, obtainedAt: this.clock.now(), byLogin: true };
+    const ttlMs = opts.ttlMs ?? this.tokenTtlSec * 1000;
+    const renewable = opts.renewable ?? true;
+    this.tokens.set(id, { id, role, alive: true, expiresAt: this.clock.now() + ttlMs, revokedBySelf: false, renewable });
+    return { token: id, renewable, durationSec: ttlMs / 1000, obtainedAt: this.clock.now(), byLogin: true };
   }
 
   /** An operator revokes a token (vault token revoke -accessor): its leases go with it. */
@@ -65,8 +69,10 @@ export class FakeVault implements SessionClient {
     for (const l of this.leases.values()) if (l.token === id) l.alive = false;
   }
 
+  /** Leases alive, not expired, and whose token is neither revoked nor expired (Vault revokes them with it). */
   liveLeases(): FakeLease[] {
-    return [...this.leases.values()].filter((l) => l.alive && l.expiresAt > this.clock.now());
+    const tokens = new Set(this.liveTokens().map((t) => t.id));
+    return [...this.leases.values()].filter((l) => l.alive && l.expiresAt > this.clock.now() && tokens.has(l.token));
   }
 
   liveTokens(): FakeToken[] {
@@ -101,8 +107,9 @@ export class FakeVault implements SessionClient {
     const t = this.#check('GET', 'auth/token/lookup-self', token);
     return {
       accessor: `acc-${t.id}`,
+      // Rounded down as Vault does: a token in its last second says ttl 0, with its expire_time.
       ttlSec: Math.max(0, Math.trunc((t.expiresAt - this.clock.now()) / 1000)),
-      renewable: true,
+      renewable: t.renewable,
       expireTime: new Date(t.expiresAt).toISOString(),
       policies: ['default'],
       displayName: undefined,
@@ -113,6 +120,8 @@ export class FakeVault implements SessionClient {
   async renewSelf(token: string, incrementSec?: number): Promise<Renewal> {
     await Promise.resolve();
     const t = this.#check('POST', 'auth/token/renew-self', token);
+    if (!t.renewable) throw new VaultError({ status: 400, method: 'POST', path: 'auth/token/renew-self', errors: ['lease is not renewable'] });
+    // Without an increment, Vault renews a token by its own TTL.
     const ttl = incrementSec ?? this.tokenTtlSec;
     t.expiresAt = this.clock.now() + ttl * 1000;
     return { durationSec: ttl, renewable: true, warnings: [], sentAt: this.clock.now() };

@@ -1,9 +1,10 @@
-/** The stand-in's test controls: request log, injected failures and delays, going down and coming back. */
+/** The stand-in's test controls: request log, injected failures and delays, going down and coming back, restarting empty. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import { Agent, request as undiciRequest } from 'undici';
 import { findOnPath, requireStandin, startVaultTarget, vaultApi, type VaultApi, type VaultTarget } from './target.js';
-import { call, createToken, putKv2 } from './setup.js';
+import { waitFor } from '../support/wait.js';
+import { call, createDbRole, createToken, enableDatabase, putKv2, writePolicy } from './setup.js';
 
 let target: VaultTarget;
 let api: VaultApi;
@@ -130,5 +131,37 @@ describe('stand-in controls', () => {
     } finally {
       await agent.close();
     }
+  });
+
+  // Last in this file: it forgets what the tests before it set up.
+  it('restartEmpty: the same address, nothing remembered (tokens 403, leases, mounts, KV versions, policies); the request log kept', async (ctx) => {
+    const v = requireStandin(target, ctx, 'restarting Vault empty');
+    await writePolicy(target, 'before', 'path "secret/data/*" { capabilities = ["read"] }');
+    const user = await createToken(target, { policies: ['before'], ttl: '1h' });
+    await enableDatabase(target);
+    await createDbRole(target, { name: 'app', defaultTtl: 60, maxTtl: 3600 });
+    const creds = await call(target, 'GET', 'database/creds/app');
+    const lease = creds.body.lease_id as string;
+    expect((await putKv2(target, 'secret', 'foo', { a: '2' })).version).toBeGreaterThan(1);
+    const logged = v.requests.length;
+
+    await v.restartEmpty();
+    expect(v.isDown).toBe(false);
+    expect(v.requests.length).toBe(logged);
+    // As after a real restart, a client's idle keep-alive connections were closed: the first request may meet one.
+    await waitFor('the restarted stand-in to answer', () => fetch(`${v.addr}/v1/sys/health`).then((r) => r.ok, () => false));
+    expect(v.addr).toBe(target.addr);
+    // A token issued before: Vault does not know it (the bad-token 403, as for a revoked or expired one).
+    expect(await api('GET', 'auth/token/lookup-self', undefined, user.token)).toEqual({ status: 403, body: { errors: ['permission denied'] } });
+    expect(v.tokens().map((t) => t.accessor)).not.toContain(user.accessor);
+    expect(v.leases()).toEqual([]);
+    expect((await api('PUT', 'sys/leases/lookup', { lease_id: lease })).status).toBe(400);
+    // A fresh dev server: the root token and secret/ (KV v2, empty: versions start again at 1), no database mount.
+    expect((await api('GET', 'secret/data/foo')).status).toBe(404);
+    expect((await putKv2(target, 'secret', 'foo', { a: '3' })).version).toBe(1);
+    expect((await api('GET', 'database/creds/app')).status).toBe(404);
+    expect(Object.keys((await call(target, 'GET', 'sys/mounts')).body.data).sort()).toEqual(['cubbyhole/', 'identity/', 'secret/', 'sys/']);
+    expect((await call(target, 'LIST', 'sys/policies/acl')).body.data.keys).not.toContain('before');
+    expect(v.requests.length).toBeGreaterThan(logged);
   });
 });

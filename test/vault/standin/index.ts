@@ -1,8 +1,8 @@
 /**
  * A Vault stand-in for tests: an HTTP server on a random loopback port speaking Vault's HTTP API (the /v1 paths,
  * JSON bodies, X-Vault-Token), configured through that same API, plus test controls that a real Vault does not
- * have (request log, fault injection, going down and coming back, inspection of leases, tokens and database
- * users). Start it with startVaultStandin(); tests that should also run against a real `vault server -dev`
+ * have (request log, fault injection, going down and coming back, restarting empty, inspection of leases, tokens
+ * and database users). Start it with startVaultStandin(); tests that should also run against a real `vault server -dev`
  * use test/vault/target.ts instead.
  */
 import { createHttpServer, type HttpRequest, type HttpResponse } from './http.js';
@@ -56,6 +56,13 @@ export interface VaultStandin {
   goDown(): Promise<void>;
   /** Listen again on the same port. */
   comeBack(): Promise<void>;
+  /**
+   * What restarting `vault server -dev` does: down for a moment (connection refused), then back on the same address
+   * with nothing of its state (tokens, leases, mounts and their data, policies: a fresh dev server, root token and
+   * `secret/` only). Tokens issued before answer 403 `permission denied`; nothing revokes the leases issued before
+   * (their database users are left behind). The request log and the fault rules are the test's, and are kept.
+   */
+  restartEmpty(): Promise<void>;
   readonly isDown: boolean;
   leases(): LeaseInfo[];
   tokens(): TokenInfo[];
@@ -105,7 +112,7 @@ function answer(status: number, contentType: string, body: string): HttpResponse
 
 export async function startVaultStandin(opts: StandinOptions = {}): Promise<VaultStandin> {
   const rootToken = opts.rootToken ?? 'root';
-  const core = new Core(rootToken);
+  let core = new Core(rootToken);
   const requests: RequestRecord[] = [];
   const fails: FailRule[] = [];
   const delays: DelayRule[] = [];
@@ -232,6 +239,14 @@ export async function startVaultStandin(opts: StandinOptions = {}): Promise<Vaul
         }
       }
       down = false;
+    },
+    async restartEmpty() {
+      if (stopped) return;
+      await standin.goDown();
+      const forgotten = core;
+      core = new Core(rootToken);
+      await forgotten.close();
+      await standin.comeBack();
     },
     get isDown() {
       return down;
