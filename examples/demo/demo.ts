@@ -378,7 +378,15 @@ class VaultWatcher {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     while (this.busy) await new Promise((r) => setTimeout(r, 20));
-    await this.poll(true);
+    // Vault revokes a revoked token's leases in the background, moments after the token: the final word waits a few
+    // seconds for what is still listed to go.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      await this.poll(true);
+      const left = [...this.leases.values()].some((l) => !l.gone) || [...this.tokens.values()].some(Boolean);
+      if (!left || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private async tick(): Promise<void> {

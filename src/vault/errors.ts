@@ -159,12 +159,15 @@ export function isPermissionDenied(err: unknown): boolean {
 
 /**
  * The lease (or token) cannot be renewed any more: Vault answers 400 `lease not found` once the lease is revoked or
- * expired, and `past the max TTL, cannot renew` at its max TTL. The caller must fetch a new secret.
+ * expired, `lease expired` between its expiry (or its token's revocation) and its revocation by Vault's expiration
+ * manager, and `past the max TTL, cannot renew` at its max TTL. The caller must fetch a new secret.
  */
 export function isLeaseGone(err: unknown): boolean {
   const e = findVaultError(err);
   if (e === undefined || e.status !== 400) return false;
-  return e.errors.some((m) => /lease not found|past the max TTL|cannot renew|lease is not renewable|invalid lease/i.test(m));
+  return e.errors.some((m) =>
+    /lease not found|lease expired|past the max TTL|cannot renew|lease is not renewable|invalid lease/i.test(m),
+  );
 }
 
 /** A failure that may go away by itself: network trouble, Vault sealed/standby, rate limit, 5xx. */

@@ -84,7 +84,9 @@ describe('a renewable database lease', () => {
     const info = await leaseLookup(world, [...seenIds][0]!);
     expect(info).toBeDefined();
     firstIssuedAt = info!.issuedAt;
-    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 7900);
+    // tconfd dates the expiry from its request; Vault dates issue_time after the engine created the user (on a real
+    // Vault, a CREATE ROLE on PostgreSQL, which a busy machine can stretch): allow a second between the two.
+    expect(Date.parse(r.leases.db.expires_at)).toBeGreaterThanOrEqual(firstIssuedAt + 8000 - 1000);
   });
 
   it('renews the lease several times, then renders a new username before the old lease expires', async (ctx) => {

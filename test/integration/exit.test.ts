@@ -17,6 +17,8 @@ import {
   jwtRole,
   kv,
   leaseAlive,
+  leaseGone,
+  leasesLeft,
   liveLeases,
   marker,
   paths,
@@ -86,7 +88,7 @@ describe('exit', () => {
     expect(await tokenAlive(world, r.secrets.self.id)).toBe(true);
     expect(await t.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(t.logs('leases and tokens revoked')).toHaveLength(1);
-    expect(await leaseAlive(world, lease)).toBe(false);
+    expect(await leaseGone(world, lease)).toBe(true);
     expect(await tokenAlive(world, r.secrets.self.id)).toBe(false);
 
     const standin = requireStandin(world.target, ctx, 'revocation inspection');
@@ -123,7 +125,7 @@ describe('exit', () => {
     const [lease] = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
     expect(await t.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(events().map((e) => e.event)).toEqual(['start', 'signal', 'exit']);
-    expect(await leaseAlive(world, lease!)).toBe(false);
+    expect(await leaseGone(world, lease!)).toBe(true);
     expect(await tokenAlive(world, r.secrets.self.id)).toBe(false);
     const standin = requireStandin(world.target, ctx, 'revocation times');
     const exitAt = events().at(-1)!.t;
@@ -152,7 +154,7 @@ describe('exit', () => {
     expect(await leaseAlive(world, lease!)).toBe(true);
     expect(await t.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(await tokenAlive(world, r.secrets.self.id)).toBe(false);
-    expect(await leaseAlive(world, lease!)).toBe(false);
+    expect(await leaseGone(world, lease!)).toBe(true);
   });
 
   it('--check and a start that fails after fetching give back the leases and the login token they obtained', async () => {
@@ -167,15 +169,14 @@ describe('exit', () => {
       });
       expect((await t.waitForExit()).code, t.tail()).toBe(code);
       // Every lease it obtained is revoked at once (not left to expire an hour later).
-      const fresh = (await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id));
-      expect(fresh, `${extra.join(' ')}: ${t.tail()}`).toEqual([]);
+      expect(await leasesLeft(world, 'database/creds/app', before), `${extra.join(' ')}: ${t.tail()}`).toEqual([]);
     }
   });
 
   it('SIGINT revokes as well', async () => {
     const { t, r, lease } = await start(['-D']);
     expect(await t.stop('SIGINT')).toEqual({ code: 0, signal: null });
-    expect(await leaseAlive(world, lease)).toBe(false);
+    expect(await leaseGone(world, lease)).toBe(true);
     expect(await tokenAlive(world, r.secrets.self.id)).toBe(false);
   });
 

@@ -9,7 +9,7 @@ import { allOutput, killAll, startTconfd, type Tconfd } from '../support/tconfd.
 import { sleep } from '../support/wait.js';
 import { createToken } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
-import { database, kv, liveLeases, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
+import { database, kv, leasesLeft, liveLeases, marker, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
 const tmp = tempDirs('tconfd-it-');
 let world: World;
@@ -101,7 +101,7 @@ describe('Vault unreachable for a while', () => {
     expect(await liveLeases(world, 'database/creds/app')).toHaveLength(1);
     if (world.standin) expect(world.standin.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(false);
     expect(await t.stop()).toEqual({ code: 0, signal: null });
-    expect(await liveLeases(world, 'database/creds/app')).toEqual([]);
+    expect(await leasesLeft(world, 'database/creds/app')).toEqual([]);
     if (world.standin) expect(world.standin.databaseUsers().find((u) => u.username === r.secrets.db.username)?.dropped).toBe(true);
   });
 });

@@ -14,7 +14,7 @@ import { tempDirs, writeFiles } from '../support/files.js';
 import { waitForFile } from '../support/wait.js';
 import { allOutput, killAll, startTconfd } from '../support/tconfd.js';
 import { requireStandin } from '../vault/target.js';
-import { database, jwtAuth, jwtRole, liveLeases, liveLoginTokens, paths, policy, projectFiles, startWorld, type World } from './world.js';
+import { database, jwtAuth, jwtRole, leasesLeft, liveLeases, liveLoginTokens, paths, policy, projectFiles, startWorld, type World } from './world.js';
 
 const tmp = tempDirs('tconfd-it-');
 let world: World;
@@ -66,7 +66,7 @@ describe('signals while tconfd starts', () => {
     const stopAt = Date.now();
     expect(await t.stop('SIGTERM', { timeoutMs: 20_000 })).toEqual({ code: 143, signal: null });
     expect(Date.now() - stopAt).toBeLessThan(10_000);
-    expect((await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id))).toEqual([]);
+    expect(await leasesLeft(world, 'database/creds/app', before)).toEqual([]);
     expect((await liveLoginTokens(world, 'auth/jwt/login')).filter((a) => !tokensBefore.has(a))).toEqual([]);
     expect(t.logs('leases and tokens revoked')).toMatchObject([{ leases: 1, tokens: 1 }]);
     expect(t.logs('stopped before the first rendering was complete')).toHaveLength(1);
@@ -90,7 +90,7 @@ describe('a second SIGTERM while revoking', () => {
     await new Promise((r) => setTimeout(r, 300));
     t.signal('SIGTERM');
     expect(await t.waitForExit({ timeoutMs: 20_000 })).toEqual({ code: 0, signal: null });
-    expect((await liveLeases(world, 'database/creds/app')).filter((id) => !before.has(id))).toEqual([]);
+    expect(await leasesLeft(world, 'database/creds/app', before)).toEqual([]);
     expect((await liveLoginTokens(world, 'auth/jwt/login')).filter((a) => !tokensBefore.has(a))).toEqual([]);
     expect(t.logs('leases and tokens revoked')).toHaveLength(1);
   });

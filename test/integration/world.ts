@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { LEVEL, type Tconfd } from '../support/tconfd.js';
 import { PgUnavailableError, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { sleep } from '../support/wait.js';
 import {
   call,
   createDbRole,
@@ -167,6 +168,37 @@ export async function leaseLookup(world: World, leaseId: string): Promise<{ issu
 export async function leaseAlive(world: World, leaseId: string): Promise<boolean> {
   const res = await world.api('PUT', 'sys/leases/lookup', { lease_id: leaseId });
   return res.status === 200;
+}
+
+/**
+ * How long to wait for Vault to revoke the leases of a revoked token. Vault revokes the token at once but hands its
+ * leases to the expiration manager, which revokes them in the background moments later (test/vault/README.md): until
+ * then sys/leases/lookup still finds them. A bound on a hang, not a claim about speed.
+ */
+const LEASES_GONE_TIMEOUT_MS = 20_000;
+
+/**
+ * The live leases under `prefix` that are not in `before`, once they are gone or after a deadline: what a test
+ * expects to be [] after tconfd's exit or a token's revocation.
+ */
+export async function leasesLeft(world: World, prefix: string, before: ReadonlySet<string> = new Set()): Promise<string[]> {
+  let left: string[] = [];
+  const deadline = Date.now() + LEASES_GONE_TIMEOUT_MS;
+  for (;;) {
+    left = (await liveLeases(world, prefix)).filter((id) => !before.has(id));
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(50);
+  }
+}
+
+/** Whether the lease is gone (sys/leases/lookup no longer finds it) within the deadline of leasesLeft. */
+export async function leaseGone(world: World, leaseId: string): Promise<boolean> {
+  const deadline = Date.now() + LEASES_GONE_TIMEOUT_MS;
+  for (;;) {
+    if (!(await leaseAlive(world, leaseId))) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
 }
 
 // ---------------------------------------------------------------- tconfd projects

@@ -298,6 +298,9 @@ describe('errors', () => {
       expect(isLeaseGone(err)).toBe(true);
       expect(isTransient(err)).toBe(false);
     }
+    // Between a lease's expiry (or its token's revocation) and Vault's revocation of it (not recorded: Vault's words).
+    server.handler = () => ({ status: 400, body: { errors: ['lease expired'] } });
+    expect(isLeaseGone(await c.renewLease(TOKEN, 'database/creds/app/x', 60).catch((e: unknown) => e))).toBe(true);
     server.handler = () => ({ status: 400, fixture: 'error-400-db-unknown-role.json' });
     expect(isLeaseGone(await c.request({ method: 'GET', path: 'database/creds/nope' }).catch((e: unknown) => e))).toBe(false);
     expect(isLeaseGone(new Error('lease not found'))).toBe(false);

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireStandin, startVaultTarget, vaultApi, type VaultApi, type VaultTarget } from './target.js';
+import { waitFor } from '../support/wait.js';
 import { call, createDbRole, createToken, enableDatabase, writePolicy } from './setup.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -127,7 +128,10 @@ describe('tokens', () => {
     expect(mine(parent.accessor).map((l) => l.id)).toEqual([c1.body.lease_id]);
     expect(mine(child.accessor).map((l) => l.id)).toEqual([c2.body.lease_id]);
 
-    await sleep(2400);
+    // The token expires at 2 s; Vault then revokes its leases in the background, moments later.
+    await waitFor('the leases of the expired tokens to be revoked', () =>
+      [c1.body.lease_id, c2.body.lease_id].every((id) => standin.leases().find((l) => l.id === id)?.revoked),
+    );
     for (const t of [parent, child]) {
       expect(await api('GET', 'auth/token/lookup-self', undefined, t.token)).toEqual({
         status: 403,
@@ -150,7 +154,13 @@ describe('tokens', () => {
     const t = await createToken(target, { policies: ['db'], ttl: '1h' });
     const creds = await call(target, 'GET', 'database/creds/app', undefined, t.token);
     expect(await api('POST', 'auth/token/revoke-self', undefined, t.token)).toEqual({ status: 204, body: null });
-    expect(standin.leases().find((l) => l.id === creds.body.lease_id)?.revoked).toBe(true);
+    // The token is refused at once; its lease is revoked in the background, moments later (as Vault's
+    // RevokeByToken: until then sys/leases/lookup still finds it, with no time left).
     expect((await api('GET', 'database/creds/app', undefined, t.token)).status).toBe(403);
+    await waitFor('the lease to be revoked', () => standin.leases().find((l) => l.id === creds.body.lease_id)?.revoked);
+    expect(await api('PUT', 'sys/leases/lookup', { lease_id: creds.body.lease_id })).toEqual({
+      status: 400,
+      body: { errors: ['invalid lease'] },
+    });
   });
 });

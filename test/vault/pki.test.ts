@@ -30,6 +30,23 @@ afterAll(async () => {
 
 const spki = (k: ReturnType<typeof createPublicKey>): string => k.export({ type: 'spki', format: 'der' }).toString('base64');
 
+/**
+ * A certificate's validity as Vault sets it: NotAfter = the time it handled the request + ttl, NotBefore = 30 s before
+ * the time it signed, after generating the key (sdk/helper/certutil createCertificate). Both are whole seconds, and on
+ * a real server the key generation (RSA 2048: up to a second or more on a busy machine) comes between them, so
+ * NotAfter - (NotBefore + 30 s) may be a few seconds short of the ttl, never over it.
+ */
+function expectValidity(cert: X509Certificate, ttlSec: number, sentAt: number, answeredAt: number): void {
+  const notBefore = Date.parse(cert.validFrom);
+  const notAfter = Date.parse(cert.validTo);
+  const floorSec = (ms: number): number => Math.floor(ms / 1000) * 1000;
+  expect(notAfter).toBeGreaterThanOrEqual(floorSec(sentAt) + ttlSec * 1000);
+  expect(notAfter).toBeLessThanOrEqual(floorSec(answeredAt) + ttlSec * 1000);
+  expect(notBefore + 30_000).toBeGreaterThanOrEqual(floorSec(sentAt));
+  expect(notBefore + 30_000).toBeLessThanOrEqual(floorSec(answeredAt));
+  expect(notAfter - (notBefore + 30_000)).toBeLessThanOrEqual(ttlSec * 1000);
+}
+
 describe('pki', () => {
   it('the root CA is a self-signed CA certificate', () => {
     const ca = new X509Certificate(caPem);
@@ -38,7 +55,7 @@ describe('pki', () => {
     expect(ca.verify(ca.publicKey)).toBe(true);
   });
 
-  it('issues a certificate that verifies against issuing_ca, valid for exactly the TTL, with its SANs and key', async () => {
+  it('issues a certificate that verifies against issuing_ca, valid for the TTL, with its SANs and key', async () => {
     const before = Date.now();
     const res = await call(target, 'POST', 'pki/issue/peer', {
       common_name: 'svc.peer.test',
@@ -46,6 +63,7 @@ describe('pki', () => {
       ip_sans: '127.0.0.1',
       ttl: '2h',
     });
+    const after = Date.now();
     const d = res.body.data;
     expect(res.body.lease_id).toBe('');
     expect(d.issuing_ca).toBe(caPem);
@@ -58,12 +76,8 @@ describe('pki', () => {
     // Vault sorts the DNS names (the common name among them, not first), then the IP SANs (recorded on 1.8; current
     // Vault does the same).
     expect(cert.subjectAltName).toBe('DNS:a.peer.test, DNS:b.peer.test, DNS:svc.peer.test, IP Address:127.0.0.1');
-    const notBefore = Date.parse(cert.validFrom);
-    const notAfter = Date.parse(cert.validTo);
-    // NotBefore is 30 s in the past; NotAfter is issue time + ttl (second precision).
-    expect(notAfter - (notBefore + 30_000)).toBe(2 * 3600 * 1000);
-    expect(notBefore + 30_000).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    expect(d.expiration).toBe(notAfter / 1000);
+    expectValidity(cert, 2 * 3600, before, after);
+    expect(d.expiration).toBe(Date.parse(cert.validTo) / 1000);
     expect(d.serial_number).toBe(cert.serialNumber.toLowerCase().match(/../g)?.join(':'));
     expect(d.private_key_type).toBe('rsa');
     expect(d.private_key).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n[\s\S]+\n-----END RSA PRIVATE KEY-----$/);
@@ -86,21 +100,24 @@ describe('pki', () => {
       status: 400,
       body: { errors: ['subject alternate name x.other.test not allowed by this role'] },
     });
+    const sentAt = Date.now();
     const capped = await call(target, 'POST', 'pki/issue/peer', { common_name: 'x.peer.test', ttl: '100h' });
+    const answeredAt = Date.now();
     // Vault 1.8 caps silently: warnings null (recorded; the stand-in answers so). Later versions add a warning.
     expect([null, ['TTL "100h0m0s" is longer than permitted maxTTL "72h0m0s", so maxTTL is being used']]).toContainEqual(
       capped.body.warnings,
     );
-    const cert = new X509Certificate(capped.body.data.certificate);
-    expect(Date.parse(cert.validTo) - Date.parse(cert.validFrom) - 30_000).toBe(72 * 3600 * 1000);
+    expectValidity(new X509Certificate(capped.body.data.certificate), 72 * 3600, sentAt, answeredAt);
   });
 
   it('generate_lease gives a non-renewable lease of the certificate TTL; revoking it revokes the certificate', async (ctx) => {
     const res = await call(target, 'POST', 'pki/issue/leased', { common_name: 'peer.test' });
     expect(res.body.lease_id).toMatch(/^pki\/issue\/leased\/[A-Za-z0-9]{24}$/);
     expect(res.body.renewable).toBe(false);
-    // The role's ttl (30 m), counted by Vault from the issue time: a second may pass before it answers.
-    expect(res.body.lease_duration).toBeGreaterThanOrEqual(1799);
+    // The role's ttl (30 m): Vault answers the time left until the certificate's NotAfter (whole seconds, taken when
+    // the request was handled), measured after generating the key and signing: a second or more short of 1800 on a busy
+    // server (1799 was seen on a real Vault 1.8).
+    expect(res.body.lease_duration).toBeGreaterThanOrEqual(1800 - 10);
     expect(res.body.lease_duration).toBeLessThanOrEqual(1800);
     expect(await api('PUT', 'sys/leases/renew', { lease_id: res.body.lease_id })).toEqual({
       status: 400,
@@ -117,6 +134,9 @@ describe('pki', () => {
     expect(res.body.data.private_key).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
     expect(new X509Certificate(res.body.data.certificate).verify(new X509Certificate(caPem).publicKey)).toBe(true);
     const pem = await api('GET', 'pki/ca/pem', undefined, null);
-    expect(pem).toEqual({ status: 200, body: caPem });
+    expect(pem.status).toBe(200);
+    // The raw PEM, trimmed as root/generate's (Vault's path_fetch.go, 1.x); not recorded, so the test does not insist on
+    // the absence of a final newline.
+    expect(String(pem.body).trimEnd()).toBe(caPem);
   });
 });

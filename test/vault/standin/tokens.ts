@@ -138,7 +138,8 @@ export class TokenStore {
     t.revokedAt = Date.now();
     t.timer?.cancel();
     t.timer = undefined;
-    const work: Promise<void>[] = [this.core.leases.revokeByToken(t.id)];
+    this.core.leases.revokeByToken(t.id);
+    const work: Promise<void>[] = [];
     for (const childId of t.children) {
       const child = this.byId.get(childId);
       if (!child) continue;
