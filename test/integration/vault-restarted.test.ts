@@ -19,6 +19,7 @@ import {
   jwtAuth,
   jwtRole,
   kv,
+  leasesLeft,
   liveLeases,
   liveLoginTokens,
   marker,
@@ -138,7 +139,7 @@ describe('Vault restarted empty while tconfd runs', () => {
     expect(recorder.signals('SIGTERM')).toHaveLength(1);
     // Nothing this run obtained from the restarted Vault outlives it; the exit log is true.
     expect(await liveLoginTokens(world, 'auth/jwt/login')).toEqual([]);
-    expect(await liveLeases(world, 'database/creds/app')).toEqual([]);
+    expect(await leasesLeft(world, 'database/creds/app')).toEqual([]);
     expect(standin.databaseUsers().find((u) => u.username === second.db.username)?.dropped).toBe(true);
     expectAllRevoked(t, { leases: 1, tokens: 1 });
   });
