@@ -156,6 +156,12 @@ describe('exe', () => {
     expect(killed.message).toContain('command was killed by SIGKILL');
   });
 
+  it('a command line too long for the kernel (E2BIG) is an error naming the secret, not a bare "spawn E2BIG"', async () => {
+    const spec = exe(`exe:str:/bin/echo ${'a'.repeat(200_000)}`); // one argument longer than Linux's 128 KiB
+    const err = await failure(source.fetch(spec));
+    expect(err.message).toBe(`secret "${spec.raw}": command /bin/echo cannot be executed (E2BIG: its arguments and environment are too long)`);
+  });
+
   it('a js parse error does not contain the output', async () => {
     const err = await failure(source.fetch(exe(`exe:js:/bin/sh -c 'echo "password=$SECRET"'`)));
     expect(err.message).toMatch(/value is not valid JSON/);
