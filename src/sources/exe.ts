@@ -88,6 +88,8 @@ function whyNotStarted(code: string, asUser: boolean): string | undefined {
   if (code === 'EACCES') return undefined;
   if (code === 'EPERM' && asUser) return 'EPERM: tconfd may not change to that user: it runs as root without CAP_SETUID or CAP_SETGID';
   if (code === 'E2BIG') return 'E2BIG: its arguments and environment are too long';
+  if (code === 'EMFILE') return 'EMFILE: tconfd has too many files open';
+  if (code === 'ENFILE') return 'ENFILE: the system has too many files open';
   return code;
 }
 

@@ -95,6 +95,12 @@ export function runCommand(file: string, args: readonly string[], opts: RunComma
       resolve({ ...NOT_STARTED, errorCode: typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO' });
       return;
     }
+    if (child.stdout == null || child.stderr == null) {
+      // EMFILE, ENFILE: Node gives up before making the pipes, and emits 'error' at the next tick (unhandled, it
+      // would end tconfd).
+      child.once('error', (e: NodeJS.ErrnoException) => resolve({ ...NOT_STARTED, errorCode: e.code ?? 'EIO' }));
+      return;
+    }
     running.add(child);
     if (!exitHook) {
       exitHook = true;
