@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
@@ -59,7 +60,13 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       throw err;
     }
     const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
-    if (result.errorCode === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+    if (result.errorCode === 'ENOENT') {
+      // The file is there: what execve(2) did not find is the interpreter of its #! line.
+      if (existsSync(spec.command)) {
+        throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed (ENOENT: the interpreter its #! line names was not found)`);
+      }
+      throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+    }
     if (result.errorCode !== undefined) throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as, whyNotStarted(result.errorCode, user !== undefined)])}`);
     if (result.timedOut) {
       throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s (it and every process it started were killed)`);

@@ -158,6 +158,13 @@ describe('exe', () => {
     expect(killed.message).toContain('command was killed by SIGKILL');
   });
 
+  it('a script whose #! interpreter is missing is not called "not found" itself', async () => {
+    const script = join(mkdir(), 'script');
+    writeFileSync(script, '#!/no/such/interpreter\necho hi\n', { mode: 0o755 });
+    const err = await failure(source.fetch(exe(`exe:str:${script}`)));
+    expect(err.message).toBe(`secret "exe:str:${script}": command ${script} cannot be executed (ENOENT: the interpreter its #! line names was not found)`);
+  });
+
   it('a command line too long for the kernel (E2BIG) is an error naming the secret, not a bare "spawn E2BIG"', async () => {
     const spec = exe(`exe:str:/bin/echo ${'a'.repeat(200_000)}`); // one argument longer than Linux's 128 KiB
     const err = await failure(source.fetch(spec));
