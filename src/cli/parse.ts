@@ -213,6 +213,10 @@ export async function parseCli(args: readonly string[], env: Env, version: strin
     if (failure !== undefined) return { kind: 'usage-error', message: usageMessage(failure, args, optionNames(y as unknown as OptionTable)) };
     if (argv === undefined) return { kind: 'usage-error', message: 'invalid arguments' };
     if (argv.help === true || argv.version === true) return { kind: 'print', text: output };
+    // The command after the first --, as typed: yargs-parser turns what looks like a number there into one (0x10 -> 16,
+    // 1e3 -> 1000, 1.50 -> 1.5), which would change the supervised command's arguments.
+    const sep = args.indexOf('--');
+    if (sep >= 0) argv = { ...argv, '--': args.slice(sep + 1) };
   }
   try {
     return { kind: 'run', settings: toSettings(argv, env, isTTY) };

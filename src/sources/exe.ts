@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { ExeSecretSpec } from '../config/secret-path.js';
 import type { Clock } from '../clock.js';
 import { OwnerError, resolveOwner, type Owner } from '../render/owner.js';
@@ -59,8 +60,14 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       throw err;
     }
     const as = user !== undefined ? `run as ${user.name} (--exe-user)` : undefined;
-    if (result.errorCode === 'ENOENT') throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
-    if (result.errorCode !== undefined) throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as, result.errorCode === 'EACCES' ? undefined : result.errorCode])}`);
+    if (result.errorCode === 'ENOENT') {
+      // The file is there: what execve(2) did not find is the interpreter of its #! line.
+      if (existsSync(spec.command)) {
+        throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed (ENOENT: the interpreter its #! line names was not found)`);
+      }
+      throw new SecretFetchError(spec.raw, `command ${spec.command} not found`);
+    }
+    if (result.errorCode !== undefined) throw new SecretFetchError(spec.raw, `command ${spec.command} cannot be executed${notes([as, whyNotStarted(result.errorCode, user !== undefined)])}`);
     if (result.timedOut) {
       throw new SecretFetchError(spec.raw, `command timed out after ${timeout / 1000} s (it and every process it started were killed)`);
     }
@@ -81,6 +88,16 @@ export class ExeSource implements SecretSource<ExeSecretSpec> {
       fetchedAt: this.opts.clock.now(),
     };
   }
+}
+
+/** What an errno code of a command that could not start means (EACCES says nothing more than "cannot be executed"). */
+function whyNotStarted(code: string, asUser: boolean): string | undefined {
+  if (code === 'EACCES') return undefined;
+  if (code === 'EPERM' && asUser) return 'EPERM: tconfd may not change to that user: it runs as root without CAP_SETUID or CAP_SETGID';
+  if (code === 'E2BIG') return 'E2BIG: its arguments and environment are too long';
+  if (code === 'EMFILE') return 'EMFILE: tconfd has too many files open';
+  if (code === 'ENFILE') return 'ENFILE: the system has too many files open';
+  return code;
 }
 
 function notes(items: readonly (string | undefined)[]): string {

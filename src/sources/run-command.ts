@@ -14,6 +14,7 @@
  *   holding stdout, `sleep 60 &`); one that left the group (setsid) and still holds the output is no longer read after
  *   1 s more (`leftOpen`).
  * - Nothing of the group outlives the call: it is killed when the command's output has closed too.
+ * - A command that cannot start resolves with `errorCode` (ENOENT, EACCES, EPERM, E2BIG...), never throws.
  */
 import type { ChildProcess } from 'node:child_process';
 import { nodeChildProcess } from '../builtins.js';
@@ -45,6 +46,18 @@ export interface CommandResult {
   readonly leftOpen: boolean;
 }
 
+/** A command that could not start (errorCode set by the caller). */
+const NOT_STARTED: CommandResult = {
+  stdout: Buffer.alloc(0),
+  stderr: Buffer.alloc(0),
+  exitCode: undefined,
+  signal: undefined,
+  errorCode: undefined,
+  timedOut: false,
+  overflow: undefined,
+  leftOpen: false,
+};
+
 /** After the command exited, how long its output may stay open (a process it left in the background holds it). */
 const PIPES_GRACE_MS = 1_000;
 
@@ -65,13 +78,29 @@ function killGroup(child: ChildProcess): void {
 export function runCommand(file: string, args: readonly string[], opts: RunCommandOptions): Promise<CommandResult> {
   if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
   return new Promise<CommandResult>((resolve, reject) => {
-    const child = nodeChildProcess().spawn(file, args, {
-      env: opts.env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group (and session), killed as one
-      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
-      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
-    });
+    let child: ChildProcess;
+    try {
+      child = nodeChildProcess().spawn(file, args, {
+        env: opts.env as NodeJS.ProcessEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group (and session), killed as one
+        ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+        ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+      });
+    } catch (e) {
+      // node:child_process throws, rather than emitting 'error', for what the kernel refuses other than ENOENT, EACCES,
+      // EAGAIN, EMFILE and ENFILE: EPERM (root without CAP_SETUID/CAP_SETGID, given a uid), E2BIG (arguments and
+      // environment too long), ENOMEM... The code only: Node's own messages may quote an argument.
+      const code = (e as NodeJS.ErrnoException).code;
+      resolve({ ...NOT_STARTED, errorCode: typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : 'EIO' });
+      return;
+    }
+    if (child.stdout == null || child.stderr == null) {
+      // EMFILE, ENFILE: Node gives up before making the pipes, and emits 'error' at the next tick (unhandled, it
+      // would end tconfd).
+      child.once('error', (e: NodeJS.ErrnoException) => resolve({ ...NOT_STARTED, errorCode: e.code ?? 'EIO' }));
+      return;
+    }
     running.add(child);
     if (!exitHook) {
       exitHook = true;

@@ -67,6 +67,29 @@ describe('the fast path of the command line', () => {
     }
   });
 
+  it('gives the Settings (or the refusal) yargs gives for odd but valid-looking command lines', async () => {
+    const outcome = (argv: Record<string, unknown>): unknown => {
+      try {
+        return toSettings(argv, env, false);
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    for (const args of [
+      ['--dir', ''], ['--dir='], ['-T', ''], ['--token='], ['--exe-user', ''], ['--exe-user='], ['--jpath', ''], ['--env-keep', ''],
+      ['--ready-fd', '007'], ['--ready-fd', '0'], ['--ready-fd', '99999999999999999999999'], ['--vault-retry-attempts', '00'], ['--max-restarts', '1000001'],
+      ['--dir', '1e3'], ['--dir', '0x1'], ['-T', '00123'], ['--exe-user', '0'], ['--token', 'true'], ['--dir', 'null'],
+      ['--dir', '__proto__'], ['--dir', 'constructor'], ['--dir=a=b'], ['--dir', 'x=y'], ['--dir', ' '], ['--render-timeout', ' 5s'],
+      ['--no-verbose'], ['--no-daemon', '--once'], ['--no-once', '--check'], ['--no-revoke-on-exit', '-D'], ['--daemon', '--no-verbose'],
+      ['--url=http://x', '--once'], ['-u', 'http://x/v1'], ['--jpath=a,b', '-j', 'c'], ['--once', '--', '--help'], ['-D', '--', '--', '--x'],
+      ['--once', '--', ''], ['--health-listen', '[::1]:9000'], ['--reload-signal', 'kill'], ['--static-refresh', '1.5m'],
+    ]) {
+      const fast = validArgv(args);
+      expect(fast, args.join(' ')).toBeDefined();
+      expect(outcome(fast!), args.join(' ')).toEqual(outcome(await viaYargs(args)));
+    }
+  });
+
   it('gives what yargs gives for 300 generated command lines (any option, by any of its names, = or not, in range or not)', async () => {
     const VALUES: Record<string, string[]> = {
       auth: ['jwt', 'token', 'kubernetes'],
@@ -162,8 +185,43 @@ describe('the fast path of the command line', () => {
       ['-j', 'a', 'b'],
       ['--dir', '-'],
       ['--vault-retry-attempts', '2.5'],
+      ['--ready-fd', '1e3'],
+      ['--ready-fd', '0x3'],
+      ['--ready-fd', ''],
+      ['--no-D'],
+      ['--no-'],
+      ['--no-dir', 'x'],
+      ['--no-verbose=true'],
+      ['--once='],
+      ['---dir', 'x'],
+      ['--=x'],
+      ['-d=x'],
+      ['-r3'],
+      ['-'],
+      [''],
+      ['--__proto__', 'x'],
+      ['--constructor'],
+      ['--dir', '--', 'x'],
+      ['-T', '--', 'x'],
+      ['--verbose', '--no-verbose'],
+      ['-u', 'http://a', '--url', 'http://b'],
+      ['--Dir', 'x'],
+      ['--dir', 'x', 'extra', '--', 'app'],
     ]) {
       expect(validArgv(args), args.join(' ')).toBeUndefined();
+    }
+  });
+
+  it('passes the command after -- as typed whichever path reads the command line (yargs would make 0x10 16, 1e3 1000)', async () => {
+    const command = ['/usr/bin/app', '--port', '0x10', '1e3', '1.50', '007', '-1', 'true', '', '--', '--x=1'];
+    for (const args of [
+      ['-D', '--', ...command], // the fast path
+      ['-vD', '--', ...command], // grouped short flags: yargs
+      ['--log-level', 'info', '--log-level', 'warn', '--', ...command], // an option given twice: yargs
+      ['--renderTimeout', '5s', '--', ...command], // camelCase: yargs
+    ]) {
+      const r = await parseCli(args, env, '1.2.3');
+      expect(r, args.join(' ')).toMatchObject({ kind: 'run', settings: { command } });
     }
   });
 

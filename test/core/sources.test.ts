@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseSecretPath, type EnvSecretSpec, type ExeSecretSpec, type FileSecretSpec } from '../../src/config/secret-path.js';
 import { EnvSource, ExeSource, FileSource, fetchSecret, SecretFetchError } from '../../src/sources/index.js';
@@ -8,6 +9,7 @@ import { systemClock, type Clock } from '../../src/clock.js';
 import { tempDirs, wire, writeTree } from './helpers.js';
 
 const mkdir = tempDirs('tconfd-sources-');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Time stands still: fetchedAt must be the clock's time. */
 const clock: Clock = { ...systemClock, now: () => Date.UTC(2030, 0, 2) };
 
@@ -154,6 +156,31 @@ describe('exe', () => {
     );
     const killed = await failure(source.fetch(exe("exe:str:/bin/sh -c 'kill -9 $$'")));
     expect(killed.message).toContain('command was killed by SIGKILL');
+  });
+
+  it('a script whose #! interpreter is missing is not called "not found" itself', async () => {
+    const script = join(mkdir(), 'script');
+    writeFileSync(script, '#!/no/such/interpreter\necho hi\n', { mode: 0o755 });
+    const err = await failure(source.fetch(exe(`exe:str:${script}`)));
+    expect(err.message).toBe(`secret "exe:str:${script}": command ${script} cannot be executed (ENOENT: the interpreter its #! line names was not found)`);
+  });
+
+  it('a command line too long for the kernel (E2BIG) is an error naming the secret, not a bare "spawn E2BIG"', async () => {
+    const spec = exe(`exe:str:/bin/echo ${'a'.repeat(200_000)}`); // one argument longer than Linux's 128 KiB
+    const err = await failure(source.fetch(spec));
+    expect(err.message).toBe(`secret "${spec.raw}": command /bin/echo cannot be executed (E2BIG: its arguments and environment are too long)`);
+  });
+
+  it('with no file descriptor left (EMFILE), an error naming the secret: tconfd does not crash', () => {
+    const script = join(ROOT, 'test', 'fixtures', 'child', 'exe-emfile.ts');
+    const run = spawnSync('/bin/sh', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, join(ROOT, 'scripts', 'run-ts.mjs'), script], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { error?: string; message?: string; taken: number };
+    expect(out.taken).toBeGreaterThan(0);
+    expect(out).toMatchObject({
+      error: 'SecretFetchError',
+      message: 'secret "exe:str:/bin/echo hi": command /bin/echo cannot be executed (EMFILE: tconfd has too many files open)',
+    });
   });
 
   it('a js parse error does not contain the output', async () => {

@@ -4,7 +4,7 @@
  * a size limit on secrets enforced while reading, and exe commands run as an unprivileged user when tconfd is root.
  */
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -259,6 +259,21 @@ describe('exe secret commands run unprivileged (issue 10, item 10)', () => {
     const unknown = await p.tconfd(['--once', '--exe-user', 'no-such-user']);
     expect(unknown.code).toBe(2);
     expect(reason(unknown)).toBe('tconfd: --exe-user: user "no-such-user" does not exist (not in /etc/passwd)');
+  });
+});
+
+describe('exe secret commands when tconfd may not change user', () => {
+  // Root without CAP_SETUID and CAP_SETGID (a container that drops every capability but runs as uid 0): the command
+  // cannot be run as --exe-user, and the message says so, naming the secret.
+  const canDrop = isRoot && spawnSync('setpriv', ['--bounding-set', '-setuid,-setgid', 'true'], { stdio: 'ignore' }).status === 0;
+  it.skipIf(!canDrop)('root without CAP_SETUID/CAP_SETGID: an error naming the secret and the capabilities, nothing written', async () => {
+    const p = tmp.make(oneTemplate({ secrets: { 'exe:str:/usr/bin/id -u': 'uid' } }, "{ 'id.txt': std.extVar('secrets').uid }"));
+    const r = await p.tconfd(['--once'], { prefix: ['setpriv', '--bounding-set', '-setuid,-setgid', '--inh-caps', '-setuid,-setgid'] });
+    expect(r.code, r.stderr).toBe(1);
+    expect(reason(r)).toBe(
+      'tconfd: secret "exe:str:/usr/bin/id -u": command /usr/bin/id cannot be executed (run as nobody (--exe-user); EPERM: tconfd may not change to that user: it runs as root without CAP_SETUID or CAP_SETGID)',
+    );
+    expect(existsSync(join(p.out, 'id.txt'))).toBe(false);
   });
 });
 
