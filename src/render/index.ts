@@ -152,7 +152,14 @@ export class Renderer {
     const files: PlannedFile[] = [];
     for (const [key, content] of outputs) {
       const secretName = outputs.secretNames?.has(key) === true;
-      const { path, absolute } = resolveOutputPath(tmpl, key, confine, secretName ? SECRET_NAME : key);
+      const shownKey = secretName ? SECRET_NAME : key;
+      const { path, absolute } = resolveOutputPath(tmpl, key, confine, shownKey);
+      // Two keys of one template naming one file (`a.txt` and `./a.txt`): which content wins would be an accident.
+      const same = files.find((f) => f.path === path);
+      if (same !== undefined) {
+        const other = same.shown === same.path ? JSON.stringify(same.key) : SECRET_NAME;
+        throw new OutputError(tmpl.configFile, tmpl.template, shownKey, `names the same file as output ${other}${secretName ? '' : ` (${path})`}`);
+      }
       files.push({
         path,
         key,

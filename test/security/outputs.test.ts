@@ -208,6 +208,20 @@ describe('NUL and empty segments in keys (issue 10, item 2)', () => {
   });
 });
 
+describe('two keys of one template naming the same file', () => {
+  it('"a.txt" and "./a.txt" (or "d/../a.txt") are refused, naming both: which content would win is an accident', async () => {
+    for (const second of ['./a.txt', 'd/../a.txt']) {
+      const p = tmp.make(oneTemplate({}, `{ 'a.txt': 'one', '${second}': 'two' }`));
+      const r = await p.tconfd(['--once']);
+      expect(r.code, r.stderr).toBe(1);
+      // Jsonnet orders an object's fields by key: the later key is the one refused
+      const [first, later] = ['a.txt', second].sort();
+      expect(reason(r)).toBe(`tconfd: ${p.conf}/app.json: template "app.jsonnet": output "${later}": names the same file as output "${first}" (${p.out}/a.txt)`);
+      expect(existsSync(p.out)).toBe(false);
+    }
+  });
+});
+
 describe('symbolic links are never followed for metadata (issue 10, item 3)', () => {
   it('a link at an output path to a 0600 file with the same bytes: the link is replaced by a regular file, its target keeps its mode and owner', async () => {
     const p = tmp.make(oneTemplate({ mode: '0644', ...(isRoot ? { user: 'nobody' } : {}) }, "{ 'app.conf': 'same bytes' }"));
