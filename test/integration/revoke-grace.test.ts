@@ -10,9 +10,8 @@ import { tempDirs } from '../support/files.js';
 import { RECORDER_CMD, recorderProject } from '../support/recorder.js';
 import { allOutput, killAll, startTconfd } from '../support/tconfd.js';
 import { waitFor } from '../support/wait.js';
-import { createToken } from '../vault/setup.js';
 import { requireStandin } from '../vault/target.js';
-import { database, policy, startWorld, type World } from './world.js';
+import { appDatabaseToken, startWorld, type World } from './world.js';
 
 const tmp = tempDirs('tconfd-it-');
 let world: World;
@@ -21,9 +20,7 @@ let token: string;
 beforeAll(async () => {
   world = await startWorld();
   // 30 s: the first renewal (the one refused) comes within 2–22 s, and the old lease outlives --wait and the grace.
-  await database(world, [{ name: 'app', defaultTtl: 30, maxTtl: 3600 }]);
-  await policy(world, 'app', { 'database/creds/app': ['read'] });
-  token = (await createToken(world.target, { policies: ['app'], ttl: '1h' })).token;
+  token = await appDatabaseToken(world, 30);
 });
 
 afterAll(async () => {

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDirs } from '../support/files.js';
 import { allOutput, killAll, runTconfd } from '../support/tconfd.js';
-import { createToken } from '../vault/setup.js';
-import { database, leasesLeft, liveLeases, policy, startWorld, type World } from './world.js';
+import { appDatabaseToken, leasesLeft, liveLeases, startWorld, type World } from './world.js';
 
 const tmp = tempDirs('tconfd-it-');
 let world: World;
@@ -19,9 +18,7 @@ let token: string;
 
 beforeAll(async () => {
   world = await startWorld();
-  await database(world, [{ name: 'app', defaultTtl: 300, maxTtl: 3600 }]);
-  await policy(world, 'app', { 'database/creds/app': ['read'] });
-  token = (await createToken(world.target, { policies: ['app'], ttl: '1h' })).token;
+  token = await appDatabaseToken(world, 300);
 });
 
 afterAll(async () => {

@@ -14,6 +14,7 @@ import {
   call,
   createDbRole,
   createJwtRole,
+  createToken,
   enableDatabase,
   enableJwtAuth,
   enableKv2,
@@ -102,6 +103,16 @@ export async function database(world: World, roles: Array<{ name: string; defaul
  * An ACL policy from path -> capabilities, plus update on sys/leases/revoke: as in Vault, revoking a lease (even one's
  * own) takes a policy that allows it, and README's policy for tconfd grants it.
  */
+/**
+ * The set-up of tests that read one database lease with a token: role "app" (`defaultTtl`, max 1 h), a policy "app"
+ * reading its creds, and a 1 h token with that policy. Returns the token.
+ */
+export async function appDatabaseToken(world: World, defaultTtl: number): Promise<string> {
+  await database(world, [{ name: 'app', defaultTtl, maxTtl: 3600 }]);
+  await policy(world, 'app', { 'database/creds/app': ['read'] });
+  return (await createToken(world.target, { policies: ['app'], ttl: '1h' })).token;
+}
+
 export async function policy(world: World, name: string, paths: Record<string, string[]>): Promise<void> {
   paths = { 'sys/leases/revoke': ['update'], ...paths };
   const hcl = Object.entries(paths)

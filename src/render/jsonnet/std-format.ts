@@ -270,6 +270,12 @@ function width(v: Value, loc: Loc | undefined): number {
   throw new RuntimeError(`field width or precision must be a number, got ${typeOf(v)}`, loc);
 }
 
+/** The value at `j` for a `*` width or precision (`len` values in all). */
+function starValue(arr: JArray, j: number, len: number, loc: Loc | undefined): number {
+  if (j >= len) throw new RuntimeError(`Not enough values to format: ${len}, expected at least ${j}`, loc);
+  return width(arr.get(j), loc);
+}
+
 /** Parsed format strings (a template formats with the same few strings again and again). */
 const parsed = new Map<string, (string | Code)[]>();
 
@@ -318,22 +324,8 @@ export function formatValue(fmt: string, vals: Value, loc: Loc | undefined): str
       out += code;
       continue;
     }
-    let fw: number;
-    if (code.fw === '*') {
-      if (j >= len) throw new RuntimeError(`Not enough values to format: ${len}, expected at least ${j}`, loc);
-      fw = width(arr.get(j), loc);
-      j++;
-    } else {
-      fw = code.fw;
-    }
-    let prec: number | null;
-    if (code.prec === '*') {
-      if (j >= len) throw new RuntimeError(`Not enough values to format: ${len}, expected at least ${j}`, loc);
-      prec = width(arr.get(j), loc);
-      j++;
-    } else {
-      prec = code.prec;
-    }
+    const fw: number = code.fw === '*' ? starValue(arr, j++, len, loc) : code.fw;
+    const prec: number | null = code.prec === '*' ? starValue(arr, j++, len, loc) : code.prec;
     let s: string;
     if (code.ctype === '%') {
       s = '%';

@@ -709,26 +709,21 @@ def('reverse', ['arr'], (a, loc) => {
   const c = seq(a, 0, 'reverse', loc);
   return new JArray(c.all().slice().reverse());
 });
-def('all', ['arr'], (a, loc) => {
-  const c = force(a[0]!);
-  if (!(c instanceof JArray)) throw new RuntimeError(`all() parameter should be an array, got ${typeOf(c)}`, loc);
-  for (let i = 0; i < c.length; i++) {
-    const e = c.get(i);
-    if (typeof e !== 'boolean') throw new RuntimeError(`element ${i} of type ${typeOf(e)} is not a boolean`, loc);
-    if (!e) return false;
-  }
-  return true;
-});
-def('any', ['arr'], (a, loc) => {
-  const c = force(a[0]!);
-  if (!(c instanceof JArray)) throw new RuntimeError(`any() parameter should be an array, got ${typeOf(c)}`, loc);
-  for (let i = 0; i < c.length; i++) {
-    const e = c.get(i);
-    if (typeof e !== 'boolean') throw new RuntimeError(`element ${i} of type ${typeOf(e)} is not a boolean`, loc);
-    if (e) return true;
-  }
-  return false;
-});
+/** std.all / std.any: the first element equal to `stop` decides; every element must be a boolean up to it. */
+function boolFold(name: string, stop: boolean): Impl {
+  return (a, loc) => {
+    const c = force(a[0]!);
+    if (!(c instanceof JArray)) throw new RuntimeError(`${name}() parameter should be an array, got ${typeOf(c)}`, loc);
+    for (let i = 0; i < c.length; i++) {
+      const e = c.get(i);
+      if (typeof e !== 'boolean') throw new RuntimeError(`element ${i} of type ${typeOf(e)} is not a boolean`, loc);
+      if (e === stop) return stop;
+    }
+    return !stop;
+  };
+}
+def('all', ['arr'], boolFold('all', false));
+def('any', ['arr'], boolFold('any', true));
 def('sum', ['arr'], (a, loc) => {
   const { n, at } = indexable(force(a[0]!), 'sum', loc);
   let acc: Value = 0;
