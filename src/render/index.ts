@@ -150,17 +150,18 @@ export class Renderer {
     const owner = this.ownerFor(tmpl);
     const confine = tmpl.confine ?? this.opts.confine ?? false;
     const files: PlannedFile[] = [];
+    const byPath = new Map<string, PlannedFile>();
     for (const [key, content] of outputs) {
       const secretName = outputs.secretNames?.has(key) === true;
       const shownKey = secretName ? SECRET_NAME : key;
       const { path, absolute } = resolveOutputPath(tmpl, key, confine, shownKey);
       // Two keys of one template naming one file (`a.txt` and `./a.txt`): which content wins would be an accident.
-      const same = files.find((f) => f.path === path);
+      const same = byPath.get(path);
       if (same !== undefined) {
         const other = same.shown === same.path ? JSON.stringify(same.key) : SECRET_NAME;
         throw new OutputError(tmpl.configFile, tmpl.template, shownKey, `names the same file as output ${other}${secretName ? '' : ` (${path})`}`);
       }
-      files.push({
+      const file: PlannedFile = {
         path,
         key,
         shown: !secretName ? path : absolute || tmpl.dir === undefined ? SECRET_NAME : join(tmpl.dir, SECRET_NAME),
@@ -169,7 +170,9 @@ export class Renderer {
         content: typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
         mode: tmpl.mode,
         owner,
-      });
+      };
+      files.push(file);
+      byPath.set(path, file);
     }
     for (const f of files) {
       if (f.within !== undefined || this.listedAbsolute.has(`${tmpl.id}\0${f.path}`)) continue;
