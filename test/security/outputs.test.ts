@@ -5,11 +5,11 @@
  * left by a killed tconfd, and directories that cannot be created (under /proc, on a read-only file system).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECTORY_DESCRIPTORS, tempStem, writeFileAtomic } from '../../src/render/write.js';
-import { assertBuilt } from '../support/tconfd.js';
+import { assertBuilt, CLI } from '../support/tconfd.js';
 import { asUser, canUnshareMounts, isRoot, oneTemplate, projects, reason } from './helpers.js';
 
 const tmp = projects('tconfd-sec-out-');
@@ -332,6 +332,13 @@ describe('temporary files of a killed tconfd (issue 10, item 7)', () => {
   });
 });
 
+/** Every file of a tree readable by all (0644), every directory searchable (0755). */
+function chmodRecursive(path: string): void {
+  if (!statSync(path).isDirectory()) return chmodSync(path, 0o644);
+  chmodSync(path, 0o755);
+  for (const name of readdirSync(path)) chmodRecursive(join(path, name));
+}
+
 describe('directories that cannot be created (issue 10, item 8)', () => {
   it('a dir under /proc: no hang, the real cause, naming the config file, template and output path', async () => {
     const p = tmp.make(oneTemplate({ dir: '/proc/tconfd-test/out' }, "{ 'app.conf': 'x' }"));
@@ -374,7 +381,11 @@ describe('directories that cannot be created (issue 10, item 8)', () => {
     chmodSync(p.conf, 0o755);
     chmodSync(join(p.conf, 'app.json'), 0o644);
     chmodSync(join(p.conf, 'app.jsonnet'), 0o644);
-    const r = await p.tconfd(['--once'], { prefix: asUser(65534, 65534), cwd: '/' });
+    // nobody may not be able to read this checkout (a clone in a 0700 directory): a copy of dist/ it can read
+    const dist = join(p.root, 'dist');
+    cpSync(dirname(CLI), dist, { recursive: true });
+    chmodRecursive(dist);
+    const r = await p.tconfd(['--once'], { prefix: asUser(65534, 65534), cwd: '/', cli: join(dist, 'cli.js') });
     expect(r.code, r.stderr).toBe(1);
     expect(reason(r)).toBe(
       `tconfd: writing files: ${p.conf}/app.json: template "app.jsonnet": output "${p.out}/app.conf": creating a file in ${p.out}: permission denied (EACCES)`,

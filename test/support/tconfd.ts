@@ -316,6 +316,8 @@ export interface TconfdOptions extends ProcOptions {
   readonly logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   /** Pass args as given: no --log-format/--log-level added. */
   readonly rawArgs?: boolean;
+  /** The entry point to run (default: this checkout's dist/cli.js, or TCONFD_TEST_CLI). */
+  readonly cli?: string;
 }
 
 /** A running tconfd. */
@@ -330,7 +332,7 @@ export class Tconfd extends Proc {
       ...args,
       ...(opts.command !== undefined && opts.command.length > 0 ? ['--', ...opts.command] : []),
     ];
-    super([...(opts.prefix ?? []), process.execPath, CLI, ...full], { name: 'tconfd', ...opts });
+    super([...(opts.prefix ?? []), process.execPath, opts.cli ?? CLI, ...full], { name: 'tconfd', ...opts });
     this.args = full;
   }
 
